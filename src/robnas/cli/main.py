@@ -1,0 +1,96 @@
+"""The ``robnas`` command: a thin layer over the public Python API.
+
+Each command group lives in its own module of :mod:`robnas.cli` and exposes a Typer app named
+``app``; this module mounts them by name (:data:`GROUPS`) and turns user errors into one line on
+standard error and a non-zero exit code.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import sys
+
+import typer
+
+from robnas import __version__
+
+# name -> (module, help). Adding a command group is one line here plus one module.
+GROUPS: dict[str, tuple[str, str]] = {
+    "space": ("robnas.cli.space", "The NAS-Bench-201 cell space: architectures, sampling, neighbours."),
+    "data": ("robnas.cli.data", "Datasets: registry, files, checksums."),
+}
+
+# name -> (module, attribute): single commands mounted at top level.
+COMMANDS: dict[str, tuple[str, str]] = {
+    "quickstart": ("robnas.cli.quickstart", "quickstart"),
+}
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"robnas {__version__}")
+        raise typer.Exit()
+
+
+def build_app() -> typer.Typer:
+    app = typer.Typer(
+        name="robnas",
+        help="robnas: robust neural architecture search toolkit.",
+        no_args_is_help=True,
+        add_completion=False,
+        pretty_exceptions_enable=False,
+    )
+
+    @app.callback()
+    def _root(
+        version: bool = typer.Option(
+            False, "--version", callback=_version, is_eager=True, help="Print the version."
+        ),
+    ) -> None:
+        """robnas: robust neural architecture search toolkit."""
+
+    for name, (module, help_text) in GROUPS.items():
+        sub = importlib.import_module(module).app
+        app.add_typer(sub, name=name, help=help_text)
+    for name, (module, attr) in COMMANDS.items():
+        app.command(name=name)(getattr(importlib.import_module(module), attr))
+    return app
+
+
+def _user_error_types() -> tuple[type[BaseException], ...]:
+    from robnas.errors import RobnasError
+
+    return (RobnasError, ValueError, FileNotFoundError, KeyError, PermissionError)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point of the ``robnas`` console script."""
+    app = build_app()
+    try:
+        rc = app(args=argv, standalone_mode=False)
+        if isinstance(rc, int) and rc != 0:
+            sys.exit(rc)
+    except typer.Exit as exc:  # raised by commands to set an exit code
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        typer.echo("robnas: interrupted; results written so far are kept.", err=True)
+        sys.exit(130)
+    except Exception as exc:  # noqa: BLE001 - the boundary where errors become messages
+        import click
+
+        if isinstance(exc, click.exceptions.Abort):
+            typer.echo("robnas: aborted.", err=True)
+            sys.exit(1)
+        if isinstance(exc, click.ClickException):
+            exc.show()
+            sys.exit(exc.exit_code)
+        if isinstance(exc, _user_error_types()) and not os.environ.get("ROBNAS_DEBUG"):
+            msg = str(exc).strip().strip("'\"") or exc.__class__.__name__
+            typer.echo(f"robnas: error: {msg.splitlines()[0]}", err=True)
+            sys.exit(2)
+        raise
+
+
+if __name__ == "__main__":
+    main()

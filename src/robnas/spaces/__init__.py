@@ -1,0 +1,31 @@
+"""Architecture spaces (pure Python values, no torch)."""
+
+from robnas.spaces.nb201 import (
+    EDGES,
+    NUM_ARCHS,
+    NUM_UNIQUE,
+    OPS,
+    Arch,
+    isomorphism_classes,
+    iter_archs,
+    random_arch,
+    sample,
+    sample_indices,
+    uid_of,
+    unique_indices,
+)
+
+__all__ = [
+    "EDGES",
+    "NUM_ARCHS",
+    "NUM_UNIQUE",
+    "OPS",
+    "Arch",
+    "isomorphism_classes",
+    "iter_archs",
+    "random_arch",
+    "sample",
+    "sample_indices",
+    "uid_of",
+    "unique_indices",
+]
