@@ -23,12 +23,14 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable
-
-import pandas as pd
+from typing import TYPE_CHECKING
 
 from robnas.benchmarks.base import BenchmarkSource, SourceInfo
 from robnas.benchmarks.metrics import Metric, UnknownMetricError, format_epsilon, parse_metric
 from robnas.benchmarks.registry import UnknownSourceError, get_source, register, source_names, split_spec
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 __all__ = [
     "BenchmarkSource",
@@ -54,6 +56,8 @@ def frame(
     The source stays in the column name so that standard-trained and adversarially trained
     results are never confused.
     """
+    import pandas as pd
+
     sources: dict[str, BenchmarkSource] = {}
     columns = {}
     index = None

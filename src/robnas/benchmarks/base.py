@@ -20,15 +20,17 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
-import pandas as pd
 
 from robnas.benchmarks.metrics import Metric, UnknownMetricError, close_matches, parse_metric
 from robnas.errors import DataError
 from robnas.paths import cache_dir, data_root
 from robnas.spaces.nb201 import NUM_ARCHS, Arch
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 CACHE_FORMAT = 1
 REGIMES = ("standard", "adversarial")
@@ -290,6 +292,8 @@ class BenchmarkSource(ABC):
         ``unique=True`` keeps the 6,466 class representatives (index == uid); ``arch_columns``
         adds ``uid`` and ``arch`` (the NAS-Bench-201 string) in front.
         """
+        import pandas as pd
+
         table = self.load()
         chosen = list(table.metrics) if metrics is None else [parse_metric(m) for m in metrics]
         rows = [self._row(m) for m in chosen]
@@ -303,6 +307,8 @@ class BenchmarkSource(ABC):
 
     def top(self, metric: Metric | str, k: int = 10, unique: bool = True) -> pd.DataFrame:
         """The ``k`` architectures with the highest value of ``metric`` (ties: smaller index first)."""
+        import pandas as pd
+
         if k < 1:
             raise ValueError(f"k must be a positive number of architectures, got {k}")
         vals = self.values(metric)

@@ -11,6 +11,7 @@ spelling is::
     cifar10/pgd-l2@64                  another norm is written after the attack name
     cifar10/fog#3                      fog corruption at severity 3
     cifar10/corruption-mean            mean over all 15 corruptions and 5 severities (Jung et al.)
+    cifar10/adversarial-mean           mean over a source's attacks and epsilons (defined per source)
     cifar100/autoattack@8              AutoAttack (standard version) at 8/255
     cifar10/pgd@8/confidence           a quantity other than accuracy
 
@@ -63,6 +64,7 @@ CORRUPTIONS: tuple[str, ...] = (
 
 DERIVED: dict[str, str] = {
     "corruption-mean": "corruption",
+    "adversarial-mean": "other",
 }
 """Derived metric names and their kind."""
 
