@@ -19,6 +19,7 @@ from robnas import __version__
 GROUPS: dict[str, tuple[str, str]] = {
     "space": ("robnas.cli.space", "The NAS-Bench-201 cell space: architectures, sampling, neighbours."),
     "data": ("robnas.cli.data", "Datasets: registry, files, checksums."),
+    "bench": ("robnas.cli.bench", "Robustness benchmarks: query, export, correlate, plot."),
 }
 
 # name -> (module, attribute): single commands mounted at top level.
