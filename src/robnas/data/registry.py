@@ -117,8 +117,17 @@ class DatasetReader:
                     try:
                         fetch(item, self.folder, progress=progress)
                     except DataError as exc:
-                        raise DataError(f"{exc}; {self.how_to_get()}") from None
+                        raise DataError(f"{exc}; {self.manual_download_hint(item)}") from None
         return self.verify()
+
+    def manual_download_hint(self, item: Download) -> str:
+        """How to do one download by hand (when robnas cannot reach the address)."""
+        if item.extract:
+            return (
+                f"download {item.url} by hand (md5 {item.md5}) and extract it into {self.folder.parent}, "
+                f"which creates {self.folder.name}/"
+            )
+        return f"download {item.url} by hand (md5 {item.md5}) into {self.folder}"
 
     def verify(self) -> list[FileStatus]:
         """Check every file against the official md5; :class:`DataError` on any missing or differing file."""
