@@ -43,9 +43,10 @@ def _one_thread():
 
 
 @pytest.fixture(scope="module")
-def zc_cifar10(shared_data):
+def zc(shared_data):
+    """NASLib's zero-cost scores, ``{dataset: {naslib key: {measure: {score, time}}}}``."""
     with open(shared_data / "zero-cost" / "zc_nasbench201.json") as f:
-        return json.load(f)["cifar10"]
+        return json.load(f)
 
 
 # ---------------------------------------------------------------------------- operations
@@ -246,16 +247,17 @@ def test_count_flops_restores_mode_and_pruning() -> None:
     assert pruned < full  # the dead node's convolutions are not run
 
 
-def test_params_and_flops_equal_the_zero_cost_file(zc_cifar10) -> None:
+def test_params_and_flops_equal_the_zero_cost_file(zc) -> None:
     """C=16, N=5, CIFAR-10: params (M) and FLOPs (M) equal NASLib's scores for every architecture.
 
     Every key is checked with the analytic formulas; for each distinct (params, FLOPs) pair one
     real network is built and counted by its modules (the other keys of the group have the
     same operation counts, which is all the counts depend on).
     """
-    assert len(zc_cifar10) > 700
+    cifar10 = zc["cifar10"]
+    assert len(cifar10) > 700
     groups: dict[tuple[int, int], Arch] = {}
-    for key, scores in zc_cifar10.items():
+    for key, scores in cifar10.items():
         arch = Arch.from_naslib(key)
         params, flops = nb201_param_count(arch), nb201_flops(arch)
         assert round(params / 1e6, 6) == scores["params"]["score"], key
@@ -270,3 +272,20 @@ def test_params_and_flops_equal_the_zero_cost_file(zc_cifar10) -> None:
     for params, archs in by_params.items():
         with torch.device("meta"):
             assert count_params(NB201Network(archs[0])) == params
+
+
+@pytest.mark.parametrize(("dataset", "classes", "size"), [("cifar100", 100, 32), ("ImageNet16-120", 120, 16)])
+def test_other_datasets_of_the_zero_cost_file(zc, dataset: str, classes: int, size: int) -> None:
+    """100 classes; 120 classes on 16x16 inputs: every key analytically, a few by module counts."""
+    entries = zc[dataset]
+    assert len(entries) > 700
+    for n, (key, scores) in enumerate(entries.items()):
+        arch = Arch.from_naslib(key)
+        params = nb201_param_count(arch, num_classes=classes)
+        flops = nb201_flops(arch, num_classes=classes, input_size=(3, size, size))
+        assert round(params / 1e6, 6) == scores["params"]["score"], key
+        assert round(flops / 1e6, 6) == scores["flops"]["score"], key
+        if n < 3:
+            model = NB201Network(arch, num_classes=classes)
+            assert count_params(model) == params
+            assert count_flops(model, (3, size, size)) == flops

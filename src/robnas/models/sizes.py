@@ -24,8 +24,10 @@ H_out * W_out`` per ``Conv2d`` and ``in_features * out_features`` per ``Linear``
 
 Like NAS-Bench-201's reference implementation (Dong and Yang, ICLR 2020) and NASLib, which run
 every edge of a cell, the count includes edges whose result cannot reach the cell output
-(``full_graph=True``); :class:`~robnas.models.nb201.NB201Network` skips them when it runs for real.
-A module called several times in one forward pass is counted every time.
+(``full=True``, see :func:`full_graph`); :class:`~robnas.models.nb201.NB201Network` skips them when
+it runs for real. A module called several times in one forward pass is counted every time (tensorwatch
+keeps only the last call; no NAS-Bench-201 module is called twice). Pooling costs use the actual
+output size (for even feature maps it equals torchstat's floor formula).
 """
 
 from __future__ import annotations
