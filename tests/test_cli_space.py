@@ -134,11 +134,6 @@ def test_bad_input_is_one_line_and_exit_2(capsys, argv: list[str], message: str)
     assert "Traceback" not in err
 
 
-@pytest.mark.xfail(
-    reason="robnas.cli.main catches click.ClickException, but typer 0.29 raises its vendored "
-    "typer._click exceptions, so usage errors end in a traceback (reported to the CLI owner)",
-    strict=False,
-)
 def test_usage_error_is_one_line(capsys) -> None:
     code, _, err = run(capsys, "space", "arch")
     assert code == 2 and "Traceback" not in err and "arch" in err

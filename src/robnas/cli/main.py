@@ -20,6 +20,8 @@ GROUPS: dict[str, tuple[str, str]] = {
     "space": ("robnas.cli.space", "The NAS-Bench-201 cell space: architectures, sampling, neighbours."),
     "data": ("robnas.cli.data", "Datasets: registry, files, checksums."),
     "bench": ("robnas.cli.bench", "Robustness benchmarks: query, export, correlate, plot."),
+    "search": ("robnas.cli.search", "Discrete search on a benchmark: run, compare, transfer."),
+    "build": ("robnas.cli.build", "Build a benchmark: train, attack, store (resumable; local or Ray)."),
 }
 
 # name -> (module, attribute): single commands mounted at top level.
@@ -65,6 +67,21 @@ def _user_error_types() -> tuple[type[BaseException], ...]:
     return (RobnasError, ValueError, FileNotFoundError, KeyError, PermissionError)
 
 
+def _click_types() -> tuple[tuple[type[BaseException], ...], tuple[type[BaseException], ...]]:
+    """Click's usage-error and abort types; recent Typer releases carry their own copy of click."""
+    errors: list[type[BaseException]] = []
+    aborts: list[type[BaseException]] = []
+    for name in ("typer._click.exceptions", "click.exceptions"):
+        try:
+            mod = importlib.import_module(name)
+        except ImportError:
+            continue
+        errors.append(mod.ClickException)
+        if hasattr(mod, "Abort"):
+            aborts.append(mod.Abort)
+    return tuple(errors), tuple(aborts)
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point of the ``robnas`` console script."""
     app = build_app()
@@ -78,14 +95,13 @@ def main(argv: list[str] | None = None) -> None:
         typer.echo("robnas: interrupted; results written so far are kept.", err=True)
         sys.exit(130)
     except Exception as exc:  # noqa: BLE001 - the boundary where errors become messages
-        import click
-
-        if isinstance(exc, click.exceptions.Abort):
+        click_errors, aborts = _click_types()
+        if isinstance(exc, aborts):
             typer.echo("robnas: aborted.", err=True)
             sys.exit(1)
-        if isinstance(exc, click.ClickException):
-            exc.show()
-            sys.exit(exc.exit_code)
+        if isinstance(exc, click_errors):
+            exc.show()  # type: ignore[attr-defined]
+            sys.exit(exc.exit_code)  # type: ignore[attr-defined]
         if isinstance(exc, _user_error_types()) and not os.environ.get("ROBNAS_DEBUG"):
             msg = str(exc).strip().strip("'\"") or exc.__class__.__name__
             typer.echo(f"robnas: error: {msg.splitlines()[0]}", err=True)

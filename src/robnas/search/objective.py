@@ -1,0 +1,69 @@
+"""Search objectives: benchmark metric names, or weighted sums of them across sources.
+
+Grammar: ``TERM ('+' TERM)*`` where ``TERM = [WEIGHT '*'] [SOURCE ':'] METRIC``, for example
+``cifar10/pgd@8`` (with a default source), ``nasrobbench201:cifar10/pgd@8``, or
+``0.5*jung2023:cifar10/fgsm@1+0.5*nasrobbench201:cifar10/pgd@8``. Every objective is maximised;
+a negative weight turns a metric into one to minimise.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Term:
+    weight: float
+    source: str
+    metric: str
+
+    def __str__(self) -> str:
+        w = "" if self.weight == 1.0 else f"{self.weight:g}*"
+        return f"{w}{self.source}:{self.metric}"
+
+
+def parse_objective(spec: str, default_source: str | None = None) -> list[Term]:
+    """Parse an objective specification into weighted terms."""
+    if not spec or not spec.strip():
+        raise ValueError("empty objective; give a metric such as cifar10/pgd@8")
+    terms = []
+    for raw in spec.split("+"):
+        text = raw.strip()
+        weight = 1.0
+        if "*" in text:
+            w, _, text = text.partition("*")
+            try:
+                weight = float(w)
+            except ValueError:
+                raise ValueError(
+                    f"bad weight {w!r} in objective {spec!r}; write e.g. 0.5*cifar10/clean"
+                ) from None
+        source, sep, metric = text.partition(":")
+        if not sep:
+            source, metric = default_source or "", text
+        if not source:
+            raise ValueError(
+                f"objective term {raw.strip()!r} names no benchmark source; use --bench SOURCE "
+                "or write SOURCE:METRIC, e.g. jung2023:cifar10/fgsm@1"
+            )
+        if not metric:
+            raise ValueError(f"objective term {raw.strip()!r} names no metric")
+        terms.append(Term(weight, source.strip(), metric.strip()))
+    return terms
+
+
+def objective_values(terms: list[Term], root: str | None = None) -> np.ndarray:
+    """The objective for all 15,625 indices (NaN where any term is missing)."""
+    from robnas.benchmarks import get_source
+
+    total: np.ndarray | None = None
+    sources: dict[str, object] = {}
+    for t in terms:
+        if t.source not in sources:
+            sources[t.source] = get_source(t.source, root=root)
+        vals = np.asarray(sources[t.source].values(t.metric), dtype=np.float64)  # type: ignore[attr-defined]
+        total = t.weight * vals if total is None else total + t.weight * vals
+    assert total is not None
+    return total
