@@ -7,7 +7,9 @@ as Madry et al.; otherwise at ``x``) and takes ``steps`` steps
 gradient (L2). The default step size, ``2.5 * eps / steps``, is Madry et al.'s heuristic (every
 point of the ball is reachable from the start).
 
-Choices where the paper is silent, all in the attacker's favour and all valid points of the
+Choices where the paper is silent (with ``early_stop=True``, the default for evaluation; with
+``early_stop=False``, as used for adversarial training, every point takes all steps and the last
+iterate is returned), all in the attacker's favour and all valid points of the
 ball: a point is reported as soon as one iterate misclassifies it (it then leaves the batch,
 which saves time; in eval mode samples do not interact), later restarts only attack points that
 survived, and for surviving points the iterate of highest loss over all steps and restarts is
@@ -35,6 +37,7 @@ class PGD(Attack):
         step_size: float | None = None,
         restarts: int = 1,
         random_start: bool = True,
+        early_stop: bool = True,
         norm: str = "Linf",
         seed: int | None = 0,
         device: str | torch.device | None = None,
@@ -46,8 +49,11 @@ class PGD(Attack):
         self.restarts = int(restarts)
         self.step_size = float(step_size) if step_size is not None else 2.5 * self.eps / self.steps
         self.random_start = random_start
+        self.early_stop = early_stop
 
     def _run(self, model: nn.Module, x: Tensor, y: Tensor, gen: torch.Generator) -> Tensor:
+        if not self.early_stop:
+            return self._run_plain(model, x, y, gen)
         n = x.shape[0]
         out = x.clone()
         fooled = torch.zeros(n, dtype=torch.bool, device=x.device)
@@ -84,4 +90,21 @@ class PGD(Attack):
                 xa[alive] = project(
                     xa[alive] + self.step_size * normalize_grad(g, self.norm), xs[alive], self.eps, self.norm
                 )
+        return out
+
+    def _run_plain(self, model: nn.Module, x: Tensor, y: Tensor, gen: torch.Generator) -> Tensor:
+        """Madry et al.'s PGD as used for training: all steps on all points, the last iterate
+        (of the restart with the highest final loss)."""
+        out, best = x.clone(), torch.full((x.shape[0],), float("-inf"), device=x.device)
+        for _ in range(self.restarts):
+            xa = random_in_ball(x, self.eps, self.norm, gen) if self.random_start else x.clone()
+            for _ in range(self.steps):
+                _, _, g = input_grad(model, xa, y)
+                xa = project(xa + self.step_size * normalize_grad(g, self.norm), x, self.eps, self.norm)
+            if self.restarts == 1:
+                return xa
+            with torch.no_grad():
+                loss = torch.nn.functional.cross_entropy(model(xa), y, reduction="none")
+            take = loss > best
+            out[take], best[take] = xa[take], loss[take]
         return out

@@ -1,0 +1,295 @@
+"""The train loop: progress bars, checkpoints, resume, divergence detection, determinism.
+
+``train(model, train_ds, val_ds, preset, seed=..., device=..., out_dir=...)`` trains ``model``
+in place and returns a :class:`TrainHistory` (per-epoch loss and accuracy). With ``out_dir`` a
+checkpoint (``checkpoint.pt``: model, optimiser, scheduler, epoch, history, preset, seed and the
+network's configuration) is written atomically after every epoch, and a later call with the same
+``out_dir`` resumes from it; a completed run is not trained again. Resumed and uninterrupted
+runs give identical weights on CPU: batch order and augmentation depend only on ``(seed,
+epoch)`` (:class:`robnas.data.BatchLoader`) and the inner attack of step ``t`` is seeded with
+``(seed, t)``, so no random state needs to survive an interruption.
+
+A loss that becomes NaN, infinite or larger than ``max_loss`` stops the run with
+:class:`DivergenceError`, which says where and what to do; the last checkpoint is kept.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from robnas.errors import ConfigError, RobnasError
+from robnas.training.objectives import get_objective
+from robnas.training.presets import TrainPreset, get_preset
+
+CHECKPOINT = "checkpoint.pt"
+FORMAT = "robnas-checkpoint/1"
+
+
+class DivergenceError(RobnasError):
+    """Training diverged (the loss became NaN, infinite or huge)."""
+
+
+@dataclass
+class EpochRecord:
+    """One epoch. ``train_acc`` is measured on the inputs of the objective (adversarial ones for
+    adversarial training); ``val_*`` are clean (``None`` without validation data)."""
+
+    epoch: int
+    train_loss: float
+    train_acc: float
+    val_loss: float | None
+    val_acc: float | None
+    lr: float
+    seconds: float
+
+
+@dataclass
+class TrainHistory:
+    preset: dict[str, Any]
+    seed: int
+    epochs: list[EpochRecord] = field(default_factory=list)
+    completed: bool = False
+
+    @property
+    def final(self) -> EpochRecord | None:
+        return self.epochs[-1] if self.epochs else None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "preset": self.preset,
+            "seed": self.seed,
+            "completed": self.completed,
+            "epochs": [asdict(e) for e in self.epochs],
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> TrainHistory:
+        return cls(d["preset"], d["seed"], [EpochRecord(**e) for e in d["epochs"]], d["completed"])
+
+
+def lr_factor(schedule: str, t: float) -> float:
+    """Multiplier of the maximal learning rate at training progress ``t`` in (0, 1]."""
+    if schedule == "onecycle":  # Wong et al. (2020): linear 0 -> 1 at 2/5 -> 0
+        return t / 0.4 if t <= 0.4 else max(0.0, (1.0 - t) / 0.6)
+    if schedule == "cosine":
+        return 0.5 * (1.0 + math.cos(math.pi * (t - 1e-12)))
+    return 1.0
+
+
+def network_config(model: nn.Module) -> dict[str, Any]:
+    """What is needed to rebuild ``model`` (an NB201 network) from a checkpoint; ``{}`` otherwise."""
+    arch = getattr(model, "arch", None)
+    if arch is None or not hasattr(arch, "string"):
+        return {}
+    cfg: dict[str, Any] = {
+        "arch": arch.string,
+        "C": model.C,
+        "N": model.N,
+        "num_classes": model.num_classes,
+        "in_channels": model.in_channels,
+    }
+    norm = getattr(model, "normalize", None)
+    if norm is not None:
+        cfg["mean"] = [float(v) for v in norm.mean.flatten()]
+        cfg["std"] = [float(v) for v in norm.std.flatten()]
+    return cfg
+
+
+def load_checkpoint(path: str | os.PathLike[str], device: str | torch.device = "cpu") -> dict[str, Any]:
+    """Read a checkpoint written by :func:`train` (a file, or a run directory holding one)."""
+    p = Path(path)
+    if p.is_dir():
+        p = p / CHECKPOINT
+    if not p.is_file():
+        raise FileNotFoundError(f"no checkpoint at {p}")
+    try:
+        ckpt = torch.load(p, map_location=device, weights_only=False)
+    except Exception as exc:  # noqa: BLE001 - a corrupt file is a user-facing error
+        raise RobnasError(
+            f"{p} is not a readable robnas checkpoint ({exc.__class__.__name__}); train again"
+        ) from exc
+    if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:
+        raise RobnasError(f"{p} is not a robnas checkpoint (written by `robnas train`)")
+    return ckpt
+
+
+def model_from_checkpoint(
+    path: str | os.PathLike[str], device: str | torch.device = "cpu"
+) -> tuple[nn.Module, dict]:
+    """Rebuild the NB201 network stored in a checkpoint; returns ``(model, checkpoint)``."""
+    from robnas.models import build_network
+
+    ckpt = load_checkpoint(path, device)
+    cfg = dict(ckpt.get("network") or {})
+    if "arch" not in cfg:
+        raise RobnasError(f"{path}: the checkpoint does not record a network architecture")
+    model = build_network(cfg.pop("arch"), **cfg)
+    model.load_state_dict(ckpt["model"])
+    return model.to(device).eval(), ckpt
+
+
+def _save(path: Path, state: dict[str, Any]) -> None:
+    tmp = path.with_suffix(".tmp")
+    torch.save(state, tmp)
+    os.replace(tmp, path)
+
+
+@torch.no_grad()
+def _evaluate(model: nn.Module, loader: Any, device: torch.device) -> tuple[float, float]:
+    was = model.training
+    model.eval()
+    tot, loss, correct = 0, 0.0, 0
+    for x, y in loader:
+        x, y = x.to(device), y.to(device)
+        out = model(x)
+        loss += float(nn.functional.cross_entropy(out, y, reduction="sum"))
+        correct += int((out.argmax(1) == y).sum())
+        tot += x.shape[0]
+    model.train(was)
+    return loss / max(tot, 1), correct / max(tot, 1)
+
+
+def train(
+    model: nn.Module,
+    train_ds: Any,
+    val_ds: Any = None,
+    preset: str | TrainPreset = "cpu-tiny",
+    *,
+    seed: int = 0,
+    device: str | torch.device | None = None,
+    out_dir: str | os.PathLike[str] | None = None,
+    epochs: int | None = None,
+    resume: bool = True,
+    progress: bool = True,
+    max_loss: float = 1e4,
+    meta: dict[str, Any] | None = None,
+    callbacks: Sequence[Callable[[EpochRecord], None]] = (),
+) -> TrainHistory:
+    """Train ``model`` in place on ``train_ds`` (an :class:`robnas.data.ImageDataset`) with ``preset``.
+
+    ``epochs`` overrides the preset's epochs. ``meta`` is stored in the checkpoint (e.g. the
+    dataset name); the network configuration of an NB201 network is stored automatically.
+    ``callbacks`` are called after each epoch's checkpoint is written.
+    """
+    from robnas.data import make_loader
+
+    p = get_preset(preset).replace(epochs=epochs)
+    dev = torch.device(device) if device is not None else torch.device("cpu")
+    model.to(dev)
+    objective = get_objective(p.objective, **p.objective_params())
+    loader = make_loader(train_ds, p.batch_size, shuffle=True, augment=p.augment, seed=seed, device=dev)
+    val_loader = make_loader(val_ds, 512, device=dev) if val_ds is not None and len(val_ds) else None
+    steps_per_epoch = len(loader)
+    total_steps = p.epochs * steps_per_epoch
+    optimizer = torch.optim.SGD(
+        model.parameters(), lr=p.lr, momentum=p.momentum, weight_decay=p.weight_decay, nesterov=p.nesterov
+    )
+    scheduler = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda step: lr_factor(p.schedule, min(step + 1, total_steps) / total_steps)
+    )
+    history = TrainHistory(p.to_dict(), int(seed))
+    start_epoch = 0
+    ckpt_path = Path(out_dir) / CHECKPOINT if out_dir is not None else None
+    if ckpt_path is not None:
+        ckpt_path.parent.mkdir(parents=True, exist_ok=True)
+        if resume and ckpt_path.exists():
+            ckpt = load_checkpoint(ckpt_path, dev)
+            if ckpt["preset"] != p.to_dict() or ckpt["seed"] != seed:
+                raise ConfigError(
+                    f"{ckpt_path} belongs to another run (preset {ckpt['preset']['name']}, "
+                    f"seed {ckpt['seed']}); "
+                    "choose another output directory, or pass resume=False (--no-resume) to start over"
+                )
+            model.load_state_dict(ckpt["model"])
+            optimizer.load_state_dict(ckpt["optimizer"])
+            scheduler.load_state_dict(ckpt["scheduler"])
+            history = TrainHistory.from_dict(ckpt["history"])
+            start_epoch = int(ckpt["epoch"])
+            if history.completed:
+                return history
+
+    def state(epoch: int) -> dict[str, Any]:
+        return {
+            "format": FORMAT,
+            "epoch": epoch,
+            "model": model.state_dict(),
+            "optimizer": optimizer.state_dict(),
+            "scheduler": scheduler.state_dict(),
+            "history": history.to_dict(),
+            "preset": p.to_dict(),
+            "seed": seed,
+            "network": network_config(model),
+            "meta": dict(meta or {}),
+            "torch": torch.__version__,
+        }
+
+    prog = None
+    if progress:
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+        prog = Progress(
+            TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+            TextColumn("{task.fields[status]}"), transient=True,
+        )  # fmt: skip
+        prog.start()
+    try:
+        for epoch in range(start_epoch, p.epochs):
+            t0 = time.time()
+            model.train()
+            loader.set_epoch(epoch)
+            task = (
+                prog.add_task(f"epoch {epoch + 1}/{p.epochs}", total=steps_per_epoch, status="")
+                if prog
+                else None
+            )
+            tot, loss_sum, correct = 0, 0.0, 0
+            for i, (x, y) in enumerate(loader):
+                step = epoch * steps_per_epoch + i
+                out = objective(model, x, y, seed=seed * 1_000_003 + step)
+                loss_v = float(out.loss.detach())
+                if not math.isfinite(loss_v) or loss_v > max_loss:
+                    where = f"{ckpt_path}" if ckpt_path is not None else "no checkpoint (no out_dir)"
+                    raise DivergenceError(
+                        f"training diverged: the loss is {loss_v:.4g} at epoch {epoch + 1}, step {i + 1} "
+                        f"(preset {p.name}, lr {scheduler.get_last_lr()[0]:.3g}); lower the learning rate "
+                        f"or check the data and model. Last good state: {where}"
+                    )
+                optimizer.zero_grad(set_to_none=True)
+                out.loss.backward()
+                optimizer.step()
+                scheduler.step()
+                b = x.shape[0]
+                tot += b
+                loss_sum += loss_v * b
+                correct += int((out.logits.detach().argmax(1) == y).sum())
+                if prog is not None and task is not None:
+                    prog.update(task, advance=1, status=f"loss {loss_sum / tot:.3f} acc {correct / tot:.1%}")
+            if prog is not None and task is not None:
+                prog.remove_task(task)
+            vl, va = _evaluate(model, val_loader, dev) if val_loader is not None else (None, None)
+            rec = EpochRecord(
+                epoch + 1, loss_sum / max(tot, 1), correct / max(tot, 1), vl, va,
+                float(scheduler.get_last_lr()[0]), round(time.time() - t0, 3),
+            )  # fmt: skip
+            history.epochs.append(rec)
+            history.completed = epoch + 1 == p.epochs
+            if ckpt_path is not None:
+                _save(ckpt_path, state(epoch + 1))
+                (ckpt_path.parent / "history.json").write_text(json.dumps(history.to_dict(), indent=1))
+            for cb in callbacks:
+                cb(rec)
+    finally:
+        if prog is not None:
+            prog.stop()
+    history.completed = True
+    return history
