@@ -100,8 +100,12 @@ def run(
     if len(names) > 1:
         console.print(f"Pareto front of seed {results[0].seed}: {len(results[0].pareto_front)} architectures")
         for uid in results[0].pareto_front:
-            vals = ", ".join(f"{values[k, uid]:.4f}" for k in range(len(names)))
+            vals = ", ".join(_fmt(values[k, uid]) for k in range(len(names)))
             console.print(f"  {uid:>6}  {vals}  {Arch.from_index(uid)}")
+
+
+def _fmt(v: float) -> str:
+    return f"{v:,.0f}" if abs(v) >= 1000 else f"{v:.4f}"
 
 
 def _warm_start(spec: str, bench: str | None, k: int, root: str | None):

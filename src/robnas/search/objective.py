@@ -3,7 +3,11 @@
 Grammar: ``TERM ('+' TERM)*`` where ``TERM = [WEIGHT '*'] [SOURCE ':'] METRIC``, for example
 ``cifar10/pgd@8`` (with a default source), ``nasrobbench201:cifar10/pgd@8``, or
 ``0.5*jung2023:cifar10/fgsm@1+0.5*nasrobbench201:cifar10/pgd@8``. Every objective is maximised;
-a negative weight turns a metric into one to minimise.
+a negative weight (or a leading ``-``) turns a metric into one to minimise.
+
+Besides the benchmark sources, the source ``size`` gives the size of the NAS-Bench-201 network
+(C=16, N=5) of every cell: ``size:cifar10/params`` and ``size:cifar10/flops`` (also for
+``cifar100`` and ``imagenet16-120``), e.g. ``-size:cifar10/params`` for small networks.
 """
 
 from __future__ import annotations
@@ -32,6 +36,8 @@ def parse_objective(spec: str, default_source: str | None = None) -> list[Term]:
     for raw in spec.split("+"):
         text = raw.strip()
         weight = 1.0
+        if text.startswith("-") and "*" not in text:
+            weight, text = -1.0, text[1:].strip()
         if "*" in text:
             w, _, text = text.partition("*")
             try:
@@ -54,6 +60,22 @@ def parse_objective(spec: str, default_source: str | None = None) -> list[Term]:
     return terms
 
 
+SIZE_SOURCE = "size"
+
+
+def _size_values(metric: str) -> np.ndarray:
+    from robnas.analysis.params import NUM_CLASSES, flop_counts, param_counts
+
+    dataset, _, kind = metric.partition("/")
+    if dataset not in NUM_CLASSES or kind not in ("params", "flops"):
+        raise ValueError(
+            f"unknown size metric {metric!r}; use DATASET/params or DATASET/flops with DATASET one of "
+            f"{', '.join(NUM_CLASSES)}"
+        )
+    counts = param_counts(dataset) if kind == "params" else flop_counts(dataset)
+    return counts.astype(np.float64)
+
+
 def objective_values(terms: list[Term], root: str | None = None) -> np.ndarray:
     """The objective for all 15,625 indices (NaN where any term is missing)."""
     from robnas.benchmarks import get_source
@@ -61,6 +83,10 @@ def objective_values(terms: list[Term], root: str | None = None) -> np.ndarray:
     total: np.ndarray | None = None
     sources: dict[str, object] = {}
     for t in terms:
+        if t.source == SIZE_SOURCE:
+            vals = _size_values(t.metric)
+            total = t.weight * vals if total is None else total + t.weight * vals
+            continue
         if t.source not in sources:
             sources[t.source] = get_source(t.source, root=root)
         vals = np.asarray(sources[t.source].values(t.metric), dtype=np.float64)  # type: ignore[attr-defined]
