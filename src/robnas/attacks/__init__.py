@@ -19,7 +19,7 @@ from robnas.attacks.base import (
 from robnas.attacks.checks import MaskingCheck, run_checks
 from robnas.attacks.corruptions import CORRUPTIONS, available_corruptions, corrupt
 from robnas.attacks.ensemble import Ensemble
-from robnas.attacks.evaluate import RobustnessResult, eps_label, evaluate_robustness
+from robnas.attacks.evaluate import RobustnessResult, eps_label, evaluate_corruptions, evaluate_robustness
 from robnas.attacks.fgsm import FGSM
 from robnas.attacks.pgd import PGD
 from robnas.attacks.square import Square, p_schedule
@@ -41,6 +41,7 @@ __all__ = [
     "check_eps",
     "corrupt",
     "eps_label",
+    "evaluate_corruptions",
     "evaluate_robustness",
     "get_attack",
     "margin",

@@ -211,3 +211,39 @@ def evaluate_robustness(
         ys = torch.cat(check_y)[:256] if check_y else torch.empty(0, dtype=torch.long)
         result.checks = run_checks(model, result, xs, ys, huge_eps=huge_eps, seed=seed)
     return result
+
+
+def evaluate_corruptions(
+    model: nn.Module,
+    data: Any,
+    corruptions: Sequence[str],
+    severities: Sequence[int] = (1, 2, 3, 4, 5),
+    *,
+    n: int | None = None,
+    batch_size: int = 256,
+    device: str | torch.device | None = None,
+    seed: int = 0,
+) -> dict[str, dict[int, float]]:
+    """Accuracy of ``model`` on each corruption at each severity (CIFAR-10-C procedure).
+
+    The corruption seed of a batch is ``(seed, batch index)``, so results are deterministic.
+    """
+    from robnas.attacks.corruptions import _check, corrupt
+
+    for name in corruptions:
+        for s in severities:
+            _check(name, s)
+    dev = torch.device(device) if device is not None else (model_device(model) or torch.device("cpu"))
+    correct = {(c, s): 0 for c in corruptions for s in severities}
+    total = 0
+    with attack_mode(model), torch.no_grad():
+        for b, (xb, yb) in enumerate(_batches(data, n, batch_size)):
+            xb, yb = xb.float(), yb.to(dev).long()
+            total += xb.shape[0]
+            for c in corruptions:
+                for s in severities:
+                    xc = corrupt(xb.cpu(), c, s, seed=seed * 1_000_003 + b).to(dev)
+                    correct[(c, s)] += int((model(xc).argmax(1) == yb).sum())
+    if total == 0:
+        raise ValueError("no data to evaluate")
+    return {c: {s: correct[(c, s)] / total for s in severities} for c in corruptions}

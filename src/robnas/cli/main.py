@@ -27,6 +27,8 @@ GROUPS: dict[str, tuple[str, str]] = {
 # name -> (module, attribute): single commands mounted at top level.
 COMMANDS: dict[str, tuple[str, str]] = {
     "quickstart": ("robnas.cli.quickstart", "quickstart"),
+    "attack": ("robnas.cli.attack", "attack"),
+    "train": ("robnas.cli.train", "train"),
 }
 
 
