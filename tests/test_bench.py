@@ -86,7 +86,8 @@ def test_metric_fields_and_aliases() -> None:
         ("cifar10/pgd", "needs an epsilon"),
         ("cifar10/fog", "needs a severity"),
         ("cifar10/fog#9", "severity must be 1..5"),
-        ("cifar11/clean", "unknown dataset"),
+        ("CIFAR 10/clean", "malformed dataset name"),
+        ("cifar10/cleen", "malformed metric"),
         ("pgd@8", "expected DATASET/NAME"),
         ("cifar10/pgd@-1", "positive epsilon"),
     ],
@@ -172,6 +173,18 @@ def test_unknown_metric_lists_close_matches(jung, robbench) -> None:
         jung.values("cifar10/pgd@9")
     with pytest.raises(UnknownMetricError, match="nasrobbench201 has no metric cifar10/fog#3"):
         robbench.values("cifar10/fog#3")
+    # any well-formed dataset or measure name parses (the project's own builds use them), but a
+    # source that lacks it says so and names what it has
+    with pytest.raises(UnknownMetricError, match=r"jung2023 has no metric cifar11/clean.*cifar10/clean"):
+        jung.values("cifar11/clean")
+    with pytest.raises(UnknownMetricError, match="jung2023 has no metric cifar10/synflow"):
+        jung.values("cifar10/synflow")
+
+
+def test_other_metrics_parse() -> None:
+    m = parse_metric("digits/synflow")
+    assert (m.dataset, m.kind, m.name, str(m)) == ("digits", "other", "synflow", "digits/synflow")
+    assert str(parse_metric("digits/ensemble@8")) == "digits/ensemble@8"
 
 
 # ---------------------------------------------------------------------- other sources

@@ -33,14 +33,15 @@ if TYPE_CHECKING:
     import pandas as pd
 
 CACHE_FORMAT = 1
-REGIMES = ("standard", "adversarial")
+REGIMES = ("standard", "adversarial", "initialisation")
 
 
 @dataclass(frozen=True)
 class SourceInfo:
     """What a source is, where it comes from, and how its networks were trained.
 
-    ``regime`` is ``"standard"`` or ``"adversarial"``: results of standard-trained and
+    ``regime`` is ``"standard"``, ``"adversarial"`` or ``"initialisation"`` (measures of untrained
+    networks, e.g. zero-cost proxies): results of standard-trained and
     adversarially trained networks must never be confused, so every cross-source column keeps
     the source name (``jung2023:cifar10/pgd@8`` vs ``nasrobbench201:cifar10/pgd@8``).
     """

@@ -14,6 +14,7 @@ spelling is::
     cifar10/adversarial-mean           mean over a source's attacks and epsilons (defined per source)
     cifar100/autoattack@8              AutoAttack (standard version) at 8/255
     cifar10/pgd@8/confidence           a quantity other than accuracy
+    cifar10/synflow, digits/params     other quantities (measures, sizes) on any dataset name
 
 Accuracies are **fractions in [0, 1]** in every source (NATS-Bench's percentages are divided by
 100 in its adapter). Sources map their own column names onto these names once, in their adapter.
@@ -42,7 +43,7 @@ _DATASET_ALIASES = {
     "imagenet16_120": "imagenet16-120",
 }
 
-ATTACKS: tuple[str, ...] = ("fgsm", "pgd", "apgd-ce", "square", "autoattack")
+ATTACKS: tuple[str, ...] = ("fgsm", "pgd", "apgd-ce", "square", "autoattack", "ensemble")
 CORRUPTIONS: tuple[str, ...] = (
     "brightness",
     "contrast",
@@ -104,8 +105,8 @@ class Metric:
     quantity: str = "accuracy"
 
     def __post_init__(self) -> None:
-        if self.dataset not in DATASETS:
-            raise UnknownMetricError(f"unknown dataset {self.dataset!r}; datasets are {', '.join(DATASETS)}")
+        if self.dataset not in DATASETS and not _NAME_RE.match(self.dataset):
+            raise UnknownMetricError(f"malformed dataset name {self.dataset!r}")
         if self.kind not in KINDS:
             raise UnknownMetricError(f"unknown metric kind {self.kind!r}; kinds are {', '.join(KINDS)}")
         if self.kind == "attack":
@@ -170,11 +171,22 @@ _SEV_RE = re.compile(r"^(?P<name>[a-z][a-z0-9_-]*)#(?P<sev>[0-9]+)$")
 _EXAMPLES = "cifar10/clean, cifar10/pgd@8, cifar10/fog#3, cifar100/autoattack@8"
 
 
+_NAME_RE = re.compile(r"^[a-z][a-z0-9_.-]*$")
+
+
 def _dataset(text: str) -> str:
-    ds = _DATASET_ALIASES.get(text.strip().lower())
-    if ds is None:
-        raise UnknownMetricError(f"unknown dataset {text!r}; datasets are {', '.join(DATASETS)}")
-    return ds
+    """Normalise a dataset name: the benchmark datasets have aliases; any other well-formed name
+    (``digits``, ``mnist``, a user's own data) is taken as is, for results the project builds."""
+    key = text.strip().lower()
+    ds = _DATASET_ALIASES.get(key)
+    if ds is not None:
+        return ds
+    if not _NAME_RE.match(key):
+        raise UnknownMetricError(
+            f"malformed dataset name {text!r}: use lower-case letters, digits, '-' or '_' "
+            f"(benchmark datasets: {', '.join(DATASETS)})"
+        )
+    return key
 
 
 @lru_cache(maxsize=4096)
@@ -219,6 +231,11 @@ def _parse(text: str) -> Metric:
         raise UnknownMetricError(f"attack metric {text!r} needs an epsilon in units of 1/255, e.g. {body}@8")
     if body in CORRUPTIONS:
         raise UnknownMetricError(f"corruption metric {text!r} needs a severity 1..5, e.g. {body}#3")
+    near_known = difflib.get_close_matches(body, ["clean", *DERIVED], n=1, cutoff=0.75)
+    if _NAME_RE.match(body) and not near_known:
+        # any other well-formed name is a quantity of kind "other": a measure (synflow, jacobian),
+        # a size (params, flops) or a training statistic stored by the project's own builds
+        return Metric(dataset, "other", body, quantity=quantity)
     raise UnknownMetricError(
         f"malformed metric {text!r}: expected DATASET/NAME[@EPS|#SEVERITY], e.g. {_EXAMPLES}"
         + _suggest(body, ("clean", *ATTACKS, *CORRUPTIONS, *DERIVED))

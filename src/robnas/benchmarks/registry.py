@@ -20,6 +20,7 @@ BUILTIN: dict[str, str] = {
     "jung2023": "robnas.benchmarks.jung2023",
     "nasrobbench201": "robnas.benchmarks.nasrobbench201",
     "natsbench": "robnas.benchmarks.natsbench",
+    "zerocost": "robnas.benchmarks.zerocost",
 }
 """Source name -> module that registers it."""
 
