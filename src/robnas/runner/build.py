@@ -1,0 +1,352 @@
+"""The build driver: plan jobs, run them through an executor, write each result as it arrives.
+
+The driver is the only writer of the store. Each finished job is written in one transaction
+(all its rows and its ``done`` mark), so killing the build at any moment loses at most the jobs
+in flight, and running it again (:func:`plan` skips what is done) finishes the rest. A job that
+raises or whose worker dies is recorded as failed with its reason and retried up to
+``retries`` times; a job whose worker died while others were in flight is re-run alone before
+it is blamed.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+import time
+from collections import deque
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from robnas.runner.config import BuildConfig, load_config
+from robnas.runner.executors import Executor, get_executor
+from robnas.runner.jobs import Job, JobOutcome, check_kind, job_key
+from robnas.spaces.nb201 import Arch
+from robnas.store import JobRecord, ResultRow, ResultStore
+
+
+@dataclass
+class BuildReport:
+    """What one call of :func:`build` did."""
+
+    output: Path
+    protocol: str
+    config_hash: str
+    executor: str
+    total: int
+    """Jobs the configuration asks for (architectures x seeds)."""
+    skipped: int
+    """Jobs already done (or failed too often) when the build started."""
+    done: int = 0
+    failed: int = 0
+    """Jobs given up in this run (their failures are in :attr:`failures`)."""
+    retried: int = 0
+    executions: int = 0
+    interrupted: bool = False
+    elapsed: float = 0.0
+    failures: list[JobRecord] = field(default_factory=list)
+
+    @property
+    def remaining(self) -> int:
+        """Jobs still missing after this run (failed or not reached)."""
+        return self.total - self.skipped - self.done
+
+    @property
+    def complete(self) -> bool:
+        return not self.interrupted and self.failed == 0
+
+    @property
+    def throughput(self) -> float:
+        """Jobs finished per second in this run."""
+        return self.done / self.elapsed if self.elapsed > 0 else 0.0
+
+    def summary(self) -> str:
+        parts = [f"{self.done} done", f"{self.failed} failed", f"{self.skipped} already in the store"]
+        if self.retried:
+            parts.append(f"{self.retried} retried")
+        state = "interrupted" if self.interrupted else "finished"
+        return f"build {state} in {self.elapsed:.1f}s: " + ", ".join(parts) + f" -> {self.output}"
+
+
+def all_jobs(config: BuildConfig) -> list[Job]:
+    """Every job of a configuration (one per architecture uid and seed), in a stable order."""
+    protocol, chash = config.protocol_hash, config.config_hash
+    spec: dict[str, Any] = config.protocol_dict()
+    spec["root"] = config.root
+    spec["device"] = config.device
+    jobs = []
+    for seed in config.seeds:
+        for uid in config.arch_uids():
+            jobs.append(
+                Job(
+                    key=job_key(config.dataset, protocol, uid, seed),
+                    uid=uid,
+                    arch=Arch.from_index(uid).string,
+                    seed=seed,
+                    dataset=config.dataset,
+                    protocol=protocol,
+                    config_hash=chash,
+                    kind=config.kind,
+                    spec=spec,
+                )
+            )
+    return jobs
+
+
+def plan(config: BuildConfig, store: ResultStore, retry_failed: bool = False) -> list[Job]:
+    """The jobs still to run: not done, and not failed ``1 + retries`` times already.
+
+    With ``retry_failed`` the failure counts of this configuration's jobs are forgotten first.
+    """
+    jobs = all_jobs(config)
+    done = store.done_jobs()
+    failed = store.failed_jobs()
+    mine = [j.key for j in jobs if j.key in failed]
+    if retry_failed and mine:
+        store.reset_failures(mine)
+        failed = {}
+    limit = 1 + config.retries
+    return [j for j in jobs if j.key not in done and (j.key not in failed or failed[j.key].attempts < limit)]
+
+
+def rows_of(job: Job, outcome: JobOutcome) -> list[ResultRow]:
+    """The store rows of a successful outcome, each with the job's provenance."""
+    return [
+        ResultRow(
+            uid=job.uid,
+            dataset=job.dataset,
+            protocol=job.protocol,
+            seed=job.seed,
+            metric=metric,
+            value=value,
+            config_hash=job.config_hash,
+            robnas_version=outcome.robnas_version,
+            torch_version=outcome.torch_version,
+            device=outcome.device,
+            host=outcome.host,
+            started=outcome.started,
+            finished=outcome.finished,
+            arch=job.arch,
+        )
+        for metric, value in sorted(outcome.metrics.items())
+    ]
+
+
+class _Interrupt:
+    """First Ctrl-C asks the driver to stop after writing what has arrived; the second one is hard."""
+
+    def __init__(self) -> None:
+        self.requested = False
+
+    def __call__(self, signum: int, frame: Any) -> None:
+        if self.requested:
+            raise KeyboardInterrupt
+        self.requested = True
+
+
+@contextmanager
+def _interruptible(enabled: bool) -> Iterator[_Interrupt]:
+    flag = _Interrupt()
+    if not enabled or threading.current_thread() is not threading.main_thread():
+        yield flag
+        return
+    old_int = signal.signal(signal.SIGINT, flag)
+    old_term = signal.signal(signal.SIGTERM, flag)
+    try:
+        yield flag
+    finally:
+        signal.signal(signal.SIGINT, old_int)
+        signal.signal(signal.SIGTERM, old_term)
+
+
+class _Progress:
+    """A live rich progress bar: done / failed / remaining, throughput, ETA."""
+
+    def __init__(self, enabled: bool, total: int, skipped: int, title: str, console: Any = None) -> None:
+        self.enabled = enabled and total > 0
+        self.total, self.start = total, time.perf_counter()
+        self._bar: Any = None
+        if not self.enabled:
+            return
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+        self._bar = Progress(
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("[green]{task.fields[done]} done[/] [red]{task.fields[failed]} failed[/]"),
+            TextColumn("{task.fields[remaining]} remaining  {task.fields[rate]}"),
+            TextColumn("ETA"),
+            TimeRemainingColumn(),
+            console=console,
+            transient=False,
+        )
+        self._bar.start()
+        self._task = self._bar.add_task(title, total=total, done=0, failed=0, remaining=total, rate="")
+        if skipped:
+            self._bar.console.print(f"{skipped} job(s) already in the store are skipped")
+
+    def update(self, done: int, failed: int, in_flight: int) -> None:
+        if not self.enabled:
+            return
+        elapsed = time.perf_counter() - self.start
+        rate = done / elapsed * 60 if elapsed > 0 and done else 0.0
+        remaining = self.total - done - failed
+        self._bar.update(
+            self._task,
+            completed=done + failed,
+            done=done,
+            failed=failed,
+            remaining=remaining,
+            rate=f"{rate:.1f} jobs/min, {in_flight} running" if done else f"{in_flight} running",
+        )
+
+    def log(self, message: str) -> None:
+        if self.enabled:
+            self._bar.console.print(message)
+
+    def stop(self) -> None:
+        if self.enabled:
+            self._bar.stop()
+
+
+def build(
+    config: BuildConfig | str | os.PathLike[str] | dict[str, Any],
+    executor: str | Executor = "local",
+    workers: int = 1,
+    progress: bool = True,
+    address: str | None = None,
+    retry_failed: bool = False,
+    output: str | os.PathLike[str] | None = None,
+    interruptible: bool = True,
+    console: Any = None,
+    poll_interval: float = 0.2,
+) -> BuildReport:
+    """Build (or resume) the benchmark described by ``config``; returns what was done.
+
+    ``executor`` is ``"local"`` (``workers`` processes on this machine) or ``"ray"`` (``address``
+    of a Ray cluster, ``"auto"`` to join the running one, or ``None`` for a local Ray instance),
+    or an :class:`Executor` instance. ``output`` overrides the configuration's database path.
+    With ``interruptible`` (main thread only), Ctrl-C or SIGTERM stops the build after writing
+    the results that have arrived; the report then has ``interrupted=True``.
+    """
+    cfg = load_config(config)
+    if output is not None:
+        cfg = cfg.with_overrides(output=str(output))
+    check_kind(cfg.kind, cfg)
+    store = ResultStore(cfg.output)
+    try:
+        return _run(
+            cfg,
+            store,
+            executor,
+            workers,
+            progress,
+            address,
+            retry_failed,
+            interruptible,
+            console,
+            poll_interval,
+        )
+    finally:
+        store.close()
+
+
+def _run(
+    cfg: BuildConfig,
+    store: ResultStore,
+    executor: str | Executor,
+    workers: int,
+    progress: bool,
+    address: str | None,
+    retry_failed: bool,
+    interruptible: bool,
+    console: Any,
+    poll_interval: float,
+) -> BuildReport:
+    t0 = time.perf_counter()
+    store.write_config(cfg.config_hash, cfg.protocol_hash, cfg.to_dict())
+    total = len(all_jobs(cfg))
+    todo = plan(cfg, store, retry_failed=retry_failed)
+    ex = (
+        executor
+        if isinstance(executor, Executor)
+        else get_executor(executor, workers=workers, address=address)
+    )
+    report = BuildReport(
+        output=Path(cfg.output),
+        protocol=cfg.protocol_hash,
+        config_hash=cfg.config_hash,
+        executor=ex.name,
+        total=total,
+        skipped=total - len(todo),
+    )
+    if not todo:
+        report.elapsed = time.perf_counter() - t0
+        return report
+    pending: deque[Job] = deque(todo)
+    suspects: set[str] = set()
+    isolating = False
+    limit = 1 + cfg.retries
+    bar = _Progress(progress, len(todo), report.skipped, cfg.name or Path(cfg.output).stem, console)
+    cancel = True
+    with _interruptible(interruptible) as stop:
+        try:
+            ex.start()
+            while (pending or ex.in_flight()) and not stop.requested:
+                # keep the executor busy; a suspect of a crash runs alone
+                while pending and not isolating and ex.in_flight() < ex.capacity:
+                    if pending[0].key in suspects:
+                        if ex.in_flight():
+                            break
+                        isolating = True
+                    ex.submit(pending.popleft())
+                    report.executions += 1
+                for job, outcome in ex.poll(poll_interval):
+                    isolating = False
+                    if outcome.ok:
+                        store.write_results(job.key, rows_of(job, outcome))
+                        report.done += 1
+                        suspects.discard(job.key)
+                        continue
+                    if outcome.suspect and job.key not in suspects:
+                        suspects.add(job.key)
+                        pending.appendleft(job)
+                        continue
+                    attempts = store.record_failure(
+                        job.key,
+                        outcome.reason or "other",
+                        outcome.message or "",
+                        uid=job.uid,
+                        dataset=job.dataset,
+                        protocol=job.protocol,
+                        seed=job.seed,
+                        arch=job.arch,
+                        config_hash=job.config_hash,
+                    )
+                    suspects.discard(job.key)
+                    if attempts < limit:
+                        report.retried += 1
+                        pending.append(job)
+                        bar.log(
+                            f"[yellow]retrying[/] architecture {job.uid} seed {job.seed}: {outcome.message}"
+                        )
+                    else:
+                        report.failed += 1
+                        bar.log(
+                            f"[red]failed[/] architecture {job.uid} seed {job.seed} "
+                            f"({outcome.reason}): {outcome.message}"
+                        )
+                bar.update(report.done, report.failed, ex.in_flight())
+            report.interrupted = stop.requested and bool(pending or ex.in_flight())
+            cancel = report.interrupted
+        finally:
+            bar.stop()
+            ex.close(cancel=cancel)
+    failed = store.failed_jobs()
+    report.failures = [failed[j.key] for j in todo if j.key in failed and failed[j.key].attempts >= limit]
+    report.elapsed = time.perf_counter() - t0
+    return report

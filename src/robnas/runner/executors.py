@@ -1,0 +1,175 @@
+"""Executors: where jobs run. Looked up by name in :data:`EXECUTORS`.
+
+An executor takes jobs (:meth:`Executor.submit`) and hands back ``(job, outcome)`` pairs as they
+finish (:meth:`Executor.poll`). It never writes results: the driver does, as outcomes arrive.
+The driver keeps at most :attr:`Executor.capacity` jobs in flight, so a killed build loses at
+most that many jobs' work.
+
+``local`` runs worker processes on this machine (``concurrent.futures.ProcessPoolExecutor`` with
+the ``forkserver`` start method where available, else ``spawn``; one compute thread per worker).
+A worker that dies breaks the whole pool: every job in flight is handed back as lost
+(``suspect`` when several were in flight, so the driver can re-run them one at a time to find the
+culprit) and the pool is rebuilt. ``ray`` (:mod:`robnas.runner.ray_executor`) runs one Ray task
+per job.
+"""
+
+from __future__ import annotations
+
+import importlib
+import multiprocessing
+from abc import ABC, abstractmethod
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
+from typing import Any, ClassVar
+
+from robnas.errors import ConfigError
+from robnas.runner.jobs import Job, JobOutcome, execute, init_worker, lost_outcome
+
+EXECUTORS: dict[str, str] = {
+    "local": "robnas.runner.executors:LocalExecutor",
+    "ray": "robnas.runner.ray_executor:RayExecutor",
+}
+"""Executor name -> ``"module:class"``."""
+
+
+class Executor(ABC):
+    """Runs jobs somewhere and reports their outcomes."""
+
+    name: ClassVar[str]
+
+    @property
+    @abstractmethod
+    def capacity(self) -> int:
+        """How many jobs may be in flight at once."""
+
+    def start(self) -> None:  # noqa: B027 - optional hook
+        """Acquire workers (called once before the first submit)."""
+
+    @abstractmethod
+    def submit(self, job: Job) -> None:
+        """Start one job."""
+
+    @abstractmethod
+    def poll(self, timeout: float) -> list[tuple[Job, JobOutcome]]:
+        """Outcomes of the jobs that finished (waits up to ``timeout`` seconds for the first)."""
+
+    @abstractmethod
+    def in_flight(self) -> int:
+        """Jobs submitted and not yet reported."""
+
+    def close(self, cancel: bool = False) -> None:  # noqa: B027 - optional hook
+        """Release workers; ``cancel`` stops running jobs instead of waiting for them."""
+
+    def describe(self) -> str:
+        return f"{self.name} executor, {self.capacity} worker(s)"
+
+
+def get_executor(name: str, **options: Any) -> Executor:
+    """An executor by name (``local`` or ``ray``) with its options (``workers``, ``address``, ...)."""
+    key = name.strip().lower()
+    target = EXECUTORS.get(key)
+    if target is None:
+        raise ConfigError(f"unknown executor {name!r}; executors: {', '.join(sorted(EXECUTORS))}")
+    module, _, cls = target.partition(":")
+    return getattr(importlib.import_module(module), cls)(**options)
+
+
+def _context() -> multiprocessing.context.BaseContext:
+    methods = multiprocessing.get_all_start_methods()
+    return multiprocessing.get_context("forkserver" if "forkserver" in methods else "spawn")
+
+
+class LocalExecutor(Executor):
+    """Worker processes on this machine."""
+
+    name = "local"
+
+    def __init__(self, workers: int = 1, **unused: Any) -> None:
+        if unused.get("address"):
+            raise ConfigError("--address is for the ray executor; the local executor runs on this machine")
+        if not isinstance(workers, int) or workers < 1:
+            raise ConfigError(f"workers must be a positive number of processes, got {workers!r}")
+        self.workers = workers
+        self._pool: ProcessPoolExecutor | None = None
+        self._futures: dict[Future[JobOutcome], Job] = {}
+        self.restarts = 0
+
+    @property
+    def capacity(self) -> int:
+        return self.workers
+
+    def start(self) -> None:
+        if self._pool is None:
+            self._pool = ProcessPoolExecutor(
+                max_workers=self.workers, mp_context=_context(), initializer=init_worker
+            )
+
+    def submit(self, job: Job) -> None:
+        self.start()
+        assert self._pool is not None
+        try:
+            fut = self._pool.submit(execute, job)
+        except BrokenProcessPool:
+            self._restart()
+            fut = self._pool.submit(execute, job)
+        self._futures[fut] = job
+
+    def in_flight(self) -> int:
+        return len(self._futures)
+
+    def _exit_codes(self) -> list[int]:
+        procs = getattr(self._pool, "_processes", None) or {}
+        return [p.exitcode for p in list(procs.values()) if p.exitcode not in (None, 0)]
+
+    def _restart(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=False, cancel_futures=True)
+        self._pool = None
+        self.restarts += 1
+        self.start()
+
+    def poll(self, timeout: float) -> list[tuple[Job, JobOutcome]]:
+        if not self._futures:
+            return []
+        done, _ = wait(list(self._futures), timeout=timeout, return_when=FIRST_COMPLETED)
+        out: list[tuple[Job, JobOutcome]] = []
+        broken = False
+        for fut in done:
+            job = self._futures.pop(fut)
+            try:
+                out.append((job, fut.result()))
+            except BrokenProcessPool:
+                broken = True
+                out.append((job, lost_outcome(job, "", suspect=False)))
+            except Exception as exc:  # noqa: BLE001 - e.g. a result that cannot be unpickled
+                out.append((job, lost_outcome(job, f"{type(exc).__name__}: {exc}", suspect=False)))
+        if broken:
+            # every job of a broken pool fails; collect the rest, then say what happened
+            for fut in list(self._futures):
+                job = self._futures.pop(fut)
+                out.append((job, lost_outcome(job, "", suspect=False)))
+            codes = self._exit_codes()
+            lost = [o for _, o in out if o.message == "" and not o.ok]
+            how = f"exit code {codes[0]}" if codes else "no exit code"
+            if codes and codes[0] == -9:
+                how += ": killed, possibly by the out-of-memory killer"
+            for o in lost:
+                o.suspect = len(lost) > 1
+                o.message = (
+                    f"worker process died ({how})"
+                    if not o.suspect
+                    else f"worker process died ({how}) while {len(lost)} jobs were in flight"
+                )
+            self._restart()
+        return out
+
+    def close(self, cancel: bool = False) -> None:
+        pool, self._pool = self._pool, None
+        if pool is None:
+            return
+        if cancel:
+            for proc in list((getattr(pool, "_processes", None) or {}).values()):
+                if proc.is_alive():
+                    proc.terminate()
+        pool.shutdown(wait=True, cancel_futures=cancel)
+        self._futures.clear()

@@ -1,0 +1,89 @@
+"""The ``synthetic`` job kind: fast, deterministic, controllable jobs for tests and benchmarks.
+
+Settings (``synthetic:`` in the build config, all optional):
+
+``sleep``
+    seconds to sleep per job (simulates waiting work);
+``work``
+    iterations of a CPU-bound pure-Python loop per job (simulates compute);
+``log``
+    a file to which every execution appends ``"<job key>\\n"`` when it starts (counts executions);
+``fail``, ``crash``, ``diverge``, ``oom``
+    lists of uids whose jobs raise an error, kill their worker process (``os._exit``), or fail
+    with a divergence / out-of-memory error;
+``flaky``
+    uids whose jobs fail on their first execution only (needs ``log``).
+
+Metrics are the configured clean/attack/corruption names on the configured dataset plus
+``<dataset>/params`` and ``<dataset>/flops``; values are a deterministic function of uid, seed and metric.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import time
+from typing import Any
+
+from robnas.runner.jobs import Job, JobFailure
+
+
+def metric_names(spec: dict[str, Any] | Any) -> list[str]:
+    """The metric names a train-attack style job reports for a configuration's protocol fields."""
+    ds = spec["dataset"]
+    names = [f"{ds}/clean"]
+    for atk, eps_list in spec.get("attacks", {}).items():
+        names += [f"{ds}/{atk}@{_eps(e)}" for e in eps_list]
+    for corr, sevs in spec.get("corruptions", {}).items():
+        names += [f"{ds}/{corr}#{s}" for s in sevs]
+    return names
+
+
+def _eps(e: float) -> str:
+    return str(int(e)) if float(e).is_integer() else f"{e:g}"
+
+
+def _value(*parts: Any) -> float:
+    digest = hashlib.sha256("/".join(map(str, parts)).encode()).digest()
+    return int.from_bytes(digest[:4], "little") / 2**32
+
+
+def burn(iterations: int) -> int:
+    """A fixed amount of CPU-bound work (pure Python, holds the GIL: one core per process)."""
+    acc = 0
+    for i in range(iterations):
+        acc = (acc * 1103515245 + i) & 0x7FFFFFFF
+    return acc
+
+
+def run(job: Job, device: str) -> dict[str, float]:
+    """Run one synthetic job."""
+    cfg = dict(job.spec.get("synthetic") or {})
+    log = cfg.get("log")
+    previous = 0
+    if log:
+        try:
+            with open(log, encoding="utf-8") as fh:
+                previous = sum(1 for line in fh if line.strip() == job.key)
+        except FileNotFoundError:
+            previous = 0
+        with open(log, "a", encoding="utf-8") as fh:
+            fh.write(job.key + "\n")
+    if cfg.get("work"):
+        burn(int(cfg["work"]))
+    if cfg.get("sleep"):
+        time.sleep(float(cfg["sleep"]))
+    if job.uid in cfg.get("crash", ()):
+        os._exit(3)
+    if job.uid in cfg.get("fail", ()):
+        raise RuntimeError(f"synthetic failure of architecture {job.uid}")
+    if job.uid in cfg.get("diverge", ()):
+        raise JobFailure("divergence", f"training loss became nan at epoch 1 (architecture {job.uid})")
+    if job.uid in cfg.get("oom", ()):
+        raise MemoryError(f"synthetic out of memory (architecture {job.uid})")
+    if job.uid in cfg.get("flaky", ()) and previous == 0:
+        raise RuntimeError(f"synthetic transient failure of architecture {job.uid}")
+    out = {m: _value(job.uid, job.seed, m) for m in metric_names(job.spec)}
+    out[f"{job.dataset}/params"] = float(1000 + job.uid)
+    out[f"{job.dataset}/flops"] = float(10_000 + 7 * job.uid)
+    return out

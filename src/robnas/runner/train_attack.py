@@ -1,0 +1,206 @@
+"""The ``train-attack`` job kind: train one architecture with one seed, attack it, corrupt its inputs.
+
+For a job (architecture, seed) under a protocol it
+
+1. builds the NAS-Bench-201 network for the dataset (:func:`robnas.models.build_network`; width
+   and depth from the training preset, or from ``model: {C, N}`` in the configuration);
+2. trains it on the dataset's ``train`` split with the preset (:func:`robnas.training.train`;
+   ``training: {preset: NAME, epochs: ..., ...}`` overrides preset fields);
+3. evaluates clean accuracy, each attack at its epsilons (:func:`robnas.attacks.evaluate_robustness`)
+   and each corruption at its severities on the ``test`` split (``eval: {examples: N}`` limits
+   the number of test images, ``eval: {batch_size: B}``);
+4. computes the configured measures at initialisation (:mod:`robnas.measures`) on one batch.
+
+Metric names follow the benchmarks: ``digits/clean``, ``digits/pgd@8``, ``digits/fog#3``,
+``digits/params``, ``digits/flops``, ``digits/train-seconds``, ``digits/train-accuracy``,
+``digits/<measure>``.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import fields
+from functools import lru_cache
+from typing import Any
+
+from robnas.errors import ConfigError
+from robnas.runner.jobs import Job, JobFailure
+
+EVAL_KEYS = ("examples", "batch_size", "measure_batch")
+
+
+def _measures_api() -> Any:
+    try:
+        from robnas.measures import registry
+    except ImportError:
+        return None
+    return registry if hasattr(registry, "compute_measures") else None
+
+
+def check(config: Any) -> None:
+    """Refuse, before any job runs, a configuration this kind cannot run (one clear sentence)."""
+    from robnas.attacks import available_corruptions, canonical_attack_name
+    from robnas.data import available_datasets
+    from robnas.training import TrainPreset, get_preset
+
+    if config.dataset not in available_datasets():
+        raise ConfigError(
+            f"build config: dataset: unknown dataset {config.dataset!r}; "
+            f"datasets: {', '.join(available_datasets())}"
+        )
+    training = dict(config.training)
+    preset = get_preset(training.pop("preset", "cpu-tiny"))
+    known = {f.name for f in fields(TrainPreset)} - {"name", "description"}
+    unknown = sorted(set(training) - known)
+    if unknown:
+        raise ConfigError(
+            f"build config: training: unknown setting(s) {unknown}; "
+            f"settings: preset, {', '.join(sorted(known))}"
+        )
+    preset.replace(**training)  # validates values
+    for name in config.attacks:
+        canonical_attack_name(name)
+    corr = set(available_corruptions())
+    for name in config.corruptions:
+        if name not in corr:
+            raise ConfigError(
+                f"build config: corruptions: unknown corruption {name!r}; "
+                f"corruptions: {', '.join(sorted(corr))}"
+            )
+    unknown_eval = sorted(set(config.eval) - set(EVAL_KEYS))
+    if unknown_eval:
+        raise ConfigError(
+            f"build config: eval: unknown setting(s) {unknown_eval}; settings: {', '.join(EVAL_KEYS)}"
+        )
+    if config.measures:
+        api = _measures_api()
+        if api is None:
+            raise ConfigError(
+                "build config: measures: robustness measures are not available in this installation "
+                "(robnas.measures has no registry yet); remove `measures:` from the configuration"
+            )
+        api.parse_measures(list(config.measures))
+
+
+@lru_cache(maxsize=4)
+def _dataset(name: str, split: str, root: str | None) -> Any:
+    from robnas.data import load_dataset
+
+    return load_dataset(name, split=split, root=root)
+
+
+def run(job: Job, device: str) -> dict[str, float]:
+    """Train, attack and measure one architecture with one seed; returns metric values."""
+    import torch
+
+    from robnas.attacks import evaluate_robustness
+    from robnas.attacks.evaluate import evaluate_corruptions
+    from robnas.models import build_network, count_flops, count_params
+    from robnas.training import get_preset, train
+
+    spec = job.spec
+    ds_name = job.dataset
+    training = dict(spec.get("training") or {})
+    preset = get_preset(training.pop("preset", "cpu-tiny")).replace(**training, **(spec.get("model") or {}))
+    ev = dict(spec.get("eval") or {})
+    n_eval = ev.get("examples")
+    batch = int(ev.get("batch_size", 256))
+    root = spec.get("root")
+
+    train_ds = _dataset(ds_name, "train", root)
+    test_ds = _dataset(ds_name, "test", root)
+    info = train_ds.info
+    prefix = f"{ds_name}/"
+
+    def make() -> torch.nn.Module:
+        return build_network(
+            job.uid,
+            C=preset.C,
+            N=preset.N,
+            num_classes=info.num_classes,
+            in_channels=info.channels,
+            mean=info.mean,
+            std=info.std,
+        )
+
+    out: dict[str, float] = {}
+    torch.manual_seed(job.seed)
+    model = make().to(device)
+    out[prefix + "params"] = float(count_params(model))
+    out[prefix + "flops"] = float(count_flops(model, input_size=(info.channels, *info.image_size)))
+
+    if spec.get("measures"):
+        api = _measures_api()
+        if api is None:
+            raise JobFailure("other", "robustness measures are not available in this installation")
+        n = int(ev.get("measure_batch", 64))
+        g = torch.Generator().manual_seed(job.seed)
+        idx = torch.randperm(len(test_ds), generator=g)[:n]
+        x = torch.as_tensor(test_ds.images[idx.numpy()]).float().div(255).to(device)
+        y = torch.as_tensor(test_ds.labels[idx.numpy()]).long().to(device)
+        values = api.compute_measures(list(spec["measures"]), make, x, y, seed=job.seed)
+        out.update({prefix + k: float(v) for k, v in values.items()})
+        torch.manual_seed(job.seed)
+        model = make().to(device)
+
+    t0 = time.perf_counter()
+    history = train(model, train_ds, None, preset, seed=job.seed, device=device, progress=False)
+    out[prefix + "train-seconds"] = time.perf_counter() - t0
+    if history.final is not None:
+        out[prefix + "train-accuracy"] = float(history.final.train_acc)
+
+    model.eval()
+    clean = None
+    for name, eps_list in (spec.get("attacks") or {}).items():
+        canonical = _canonical(name)
+        res = evaluate_robustness(
+            model,
+            test_ds,
+            [canonical],
+            [e / 255 for e in eps_list],
+            n=n_eval,
+            batch_size=batch,
+            device=device,
+            seed=job.seed,
+            checks=False,
+        )
+        clean = res.clean_accuracy
+        by_eps = res.accuracy[canonical]
+        for eps in eps_list:
+            key = min(by_eps, key=lambda e, target=eps / 255: abs(e - target))
+            out[f"{prefix}{canonical}@{_eps(eps)}"] = float(by_eps[key])
+    out[prefix + "clean"] = float(
+        clean if clean is not None else _clean_accuracy(model, test_ds, n_eval, batch, device)
+    )
+    corruptions = spec.get("corruptions") or {}
+    for name, sevs in corruptions.items():
+        acc = evaluate_corruptions(
+            model, test_ds, [name], list(sevs), n=n_eval, batch_size=batch, device=device, seed=job.seed
+        )
+        for s in sevs:
+            out[f"{prefix}{name}#{s}"] = float(acc[name][s])
+    return out
+
+
+def _clean_accuracy(model: Any, ds: Any, n: int | None, batch: int, device: str) -> float:
+    import torch
+
+    images, labels = torch.as_tensor(ds.images), torch.as_tensor(ds.labels)
+    if n is not None:
+        images, labels = images[:n], labels[:n]
+    correct = 0
+    with torch.no_grad():
+        for i in range(0, len(labels), batch):
+            xb = images[i : i + batch].to(device).float().div(255)
+            correct += int((model(xb).argmax(1).cpu() == labels[i : i + batch].long()).sum())
+    return correct / max(len(labels), 1)
+
+
+def _canonical(name: str) -> str:
+    from robnas.attacks import canonical_attack_name
+
+    return canonical_attack_name(name)
+
+
+def _eps(e: float) -> str:
+    return str(int(e)) if float(e).is_integer() else f"{e:g}"
