@@ -168,3 +168,21 @@ def test_export_jung2023(tmp_path):
     assert fog["digits"]["fog"]["accuracy"]["0"] == [None, None, 0.6, None, None]
     with pytest.raises(ValueError, match="unknown export layout"):
         export(store, "nope", tmp_path / "x")
+
+
+def test_store_is_a_benchmarks_source(tmp_path):
+    from robnas.benchmarks import get_source
+
+    store = ResultStore(tmp_path / "b.sqlite")
+    store.write_results("a", _rows(0, 0, {"digits/clean": 0.8, "digits/pgd@8": 0.2, "digits/params": 9.0}))
+    store.write_results("b", _rows(1, 0, {"digits/clean": 0.6, "digits/pgd@8": 0.4, "digits/params": 7.0}))
+    src = get_source("store", tmp_path / "b.sqlite")
+    assert {str(m) for m in src.metrics()} == {"digits/clean", "digits/pgd@8", "digits/params"}
+    assert src.query(0)["digits/pgd@8"] == pytest.approx(0.2)
+    top = src.top("digits/pgd@8", k=2)
+    assert list(top["index"]) == [1, 0]
+    # the source re-reads the database: results written during a build appear
+    store.write_results("c", _rows(2, 0, {"digits/clean": 0.9, "digits/pgd@8": 0.5, "digits/params": 8.0}))
+    assert get_source("store", tmp_path / "b.sqlite").top("digits/pgd@8", k=1)["index"].iloc[0] == 2
+    with pytest.raises(Exception, match="not found"):
+        get_source("store", tmp_path / "missing").metrics()

@@ -21,6 +21,7 @@ BUILTIN: dict[str, str] = {
     "nasrobbench201": "robnas.benchmarks.nasrobbench201",
     "natsbench": "robnas.benchmarks.natsbench",
     "zerocost": "robnas.benchmarks.zerocost",
+    "store": "robnas.store.benchmark",
 }
 """Source name -> module that registers it."""
 
