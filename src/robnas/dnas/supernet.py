@@ -1,0 +1,347 @@
+"""Supernets with mixed operations (Liu, Simonyan and Yang, "DARTS", ICLR 2019).
+
+A :class:`MixedOp` holds every candidate operation of one edge and returns their weighted sum
+``sum_o w_o op_o(x)`` with ``w = softmax(alpha_edge)``. Two supernets:
+
+* :class:`NB201Supernet` -- the NAS-Bench-201 macro network (Dong and Yang, ICLR 2020) of
+  :class:`robnas.models.NB201Network`, whose cells are replaced by :class:`NB201SearchCell` (one
+  mixed operation per edge, the 5 NAS-Bench-201 operations); one ``alpha`` of shape ``[6, 5]``
+  shared by all cells, as in NAS-Bench-201's DARTS baseline;
+* :class:`DARTSSupernet` -- DARTS' search network: a 3C stem, normal and reduction cells (the
+  reductions at 1/3 and 2/3 of the depth), each with 2 input nodes, 4 intermediate nodes (14
+  mixed edges) and the concatenation of the intermediate nodes as output; ``alpha_normal`` and
+  ``alpha_reduce`` of shape ``[14, 8]``.
+
+Both expose ``arch_parameters()`` (the alphas), ``weight_parameters()`` (everything else),
+``derive()`` (the discrete architecture, see :mod:`robnas.dnas.derive`) and
+``expected_params(alphas)`` (the expected parameter count of the derived network, differentiable
+in alpha, for E2RNAS' size objective). Search-time BatchNorms have no affine parameters, as in
+DARTS. The alphas start at ``1e-3 * N(0, 1)`` (DARTS).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from robnas.dnas.darts_ops import DARTS_OPERATIONS, DARTS_OPS
+from robnas.models.nb201 import NB201Cell, NB201Network
+from robnas.models.ops import OPERATIONS, FactorizedReduce, Normalize, OpFactory, ReLUConvBN
+from robnas.spaces.nb201 import EDGES, NUM_NODES, OPS, Arch
+
+
+def _count(module: nn.Module) -> int:
+    return sum(p.numel() for p in module.parameters())
+
+
+class MixedOp(nn.Module):
+    """``sum_o w_o op_o(x)`` over the candidate operations of one edge.
+
+    ``op_params[o]`` is the parameter count operation ``o`` has in the *evaluation* network
+    (affine BatchNorms), used by :meth:`expected_params`.
+    """
+
+    op_params: Tensor
+
+    def __init__(
+        self,
+        names: Sequence[str],
+        factories: dict[str, OpFactory],
+        C_in: int,
+        C_out: int,
+        stride: int,
+        affine: bool = False,
+        track_running_stats: bool = True,
+    ) -> None:
+        super().__init__()
+        self.names = tuple(names)
+        self.ops = nn.ModuleList(
+            [factories[n](C_in, C_out, stride, affine, track_running_stats) for n in self.names]
+        )
+        counts = [_count(factories[n](C_in, C_out, stride, True, True)) for n in self.names]
+        self.register_buffer("op_params", torch.tensor(counts, dtype=torch.float32), persistent=False)
+
+    def forward(self, x: Tensor, weights: Tensor) -> Tensor:
+        out = None
+        for w, op in zip(weights, self.ops, strict=True):
+            y = w * op(x)
+            out = y if out is None else out + y
+        assert out is not None
+        return out
+
+    def expected_params(self, weights: Tensor) -> Tensor:
+        return (weights * self.op_params).sum()
+
+
+class NB201SearchCell(nn.Module):
+    """A NAS-Bench-201 cell whose 6 edges are :class:`MixedOp` s over the 5 operations."""
+
+    def __init__(self, C_in: int, C_out: int, stride: int = 1, affine: bool = False, track: bool = True):
+        super().__init__()
+        self.edges = nn.ModuleDict(
+            {
+                f"{i}_{j}": MixedOp(
+                    OPS, OPERATIONS, C_in if i == 0 else C_out, C_out, stride if i == 0 else 1, affine, track
+                )
+                for i, j in EDGES
+            }
+        )
+
+    def forward(self, x: Tensor, weights: Tensor) -> Tensor:
+        nodes = [x]
+        for j in range(1, NUM_NODES):
+            total = None
+            for i in range(j):
+                k = EDGES.index((i, j))
+                out = self.edges[f"{i}_{j}"](nodes[i], weights[k])
+                total = out if total is None else total + out
+            assert total is not None
+            nodes.append(total)
+        return nodes[-1]
+
+    def expected_params(self, weights: Tensor) -> Tensor:
+        return sum(self.edges[f"{i}_{j}"].expected_params(weights[k]) for k, (i, j) in enumerate(EDGES))
+
+
+class NB201Supernet(NB201Network):
+    """The NAS-Bench-201 network with :class:`NB201SearchCell` s (see the module docstring).
+
+    Built by composing :class:`~robnas.models.NB201Network` (stem, residual blocks, classifier)
+    with search cells in place of its cells.
+    """
+
+    space = "nb201"
+
+    def __init__(
+        self,
+        C: int = 16,
+        N: int = 5,
+        num_classes: int = 10,
+        in_channels: int = 3,
+        mean: Sequence[float] | None = None,
+        std: Sequence[float] | None = None,
+        affine: bool = False,
+        track_running_stats: bool = True,
+    ) -> None:
+        # the macro skeleton of an all-``none`` cell (no cell parameters), cells replaced below
+        super().__init__(Arch((0,) * len(EDGES)), C, N, num_classes, in_channels, mean, std)
+        cells = []
+        for cell in self.cells:
+            if isinstance(cell, NB201Cell):
+                c = cell.ops["0_1"].C_out  # type: ignore[union-attr]
+                cells.append(NB201SearchCell(c, c, 1, affine, track_running_stats))
+            else:
+                cells.append(cell)
+        self.cells = nn.Sequential(*cells)
+        self.alpha = nn.Parameter(1e-3 * torch.randn(len(EDGES), len(OPS)))
+        self.op_names = OPS
+
+    def arch_parameters(self) -> list[nn.Parameter]:
+        return [self.alpha]
+
+    def weight_parameters(self) -> list[nn.Parameter]:
+        return [p for n, p in self.named_parameters() if n != "alpha"]
+
+    def arch_weights(self) -> list[Tensor]:
+        return [F.softmax(self.alpha, dim=-1)]
+
+    def forward(self, x: Tensor) -> Tensor:
+        (weights,) = self.arch_weights()
+        if self.normalize is not None:
+            x = self.normalize(x)
+        out = self.stem(x)
+        for cell in self.cells:
+            out = cell(out, weights) if isinstance(cell, NB201SearchCell) else cell(out)
+        out = self.global_pooling(self.lastact(out))
+        return self.classifier(out.flatten(1))
+
+    def expected_params(self, weights: list[Tensor] | None = None) -> Tensor:
+        """Expected parameter count of the derived network under ``softmax(alpha)`` (differentiable)."""
+        (w,) = self.arch_weights() if weights is None else weights
+        fixed = sum(
+            p.numel() for m in self.cells if not isinstance(m, NB201SearchCell) for p in m.parameters()
+        )
+        fixed += _count(self.stem) + _count(self.lastact) + _count(self.classifier)
+        cells = [m for m in self.cells if isinstance(m, NB201SearchCell)]
+        return fixed + sum(c.expected_params(w) for c in cells)
+
+    def param_range(self) -> tuple[float, float]:
+        """Smallest and largest parameter count over all derived networks."""
+        lo = self.expected_params([F.one_hot(torch.zeros(len(EDGES), dtype=torch.long), len(OPS)).float()])
+        cells = [m for m in self.cells if isinstance(m, NB201SearchCell)]
+        big = torch.stack([e.op_params for e in cells[0].edges.values()]).argmax(1) if cells else None
+        if big is None:
+            return float(lo), float(lo)
+        hi = self.expected_params([F.one_hot(big, len(OPS)).float()])
+        return float(lo), float(hi)
+
+    def derive(self, exclude_none: bool = False) -> Arch:
+        from robnas.dnas.derive import derive_nb201
+
+        return derive_nb201(self.alpha.detach(), exclude_none=exclude_none)
+
+
+# --------------------------------------------------------------------------- DARTS space
+STEPS = 4
+MULTIPLIER = 4
+NUM_DARTS_EDGES = sum(2 + i for i in range(STEPS))  # 14
+
+
+class DARTSSearchCell(nn.Module):
+    """A DARTS search cell: inputs ``s0, s1`` (preprocessed to C channels), 4 nodes, 14 mixed edges."""
+
+    def __init__(
+        self,
+        C_pp: int,
+        C_p: int,
+        C: int,
+        reduction: bool,
+        reduction_prev: bool,
+        factories: dict[str, OpFactory] | None = None,
+        affine: bool = False,
+        track: bool = True,
+    ) -> None:
+        super().__init__()
+        self.reduction = reduction
+        factories = DARTS_OPERATIONS if factories is None else factories
+        self.preprocess0: nn.Module = (
+            FactorizedReduce(C_pp, C, 2, affine, track)
+            if reduction_prev
+            else ReLUConvBN(C_pp, C, 1, 1, 0, 1, affine, track)
+        )
+        self.preprocess1 = ReLUConvBN(C_p, C, 1, 1, 0, 1, affine, track)
+        self.edges = nn.ModuleList()
+        for i in range(STEPS):
+            for j in range(2 + i):
+                stride = 2 if reduction and j < 2 else 1
+                self.edges.append(MixedOp(DARTS_OPS, factories, C, C, stride, affine, track))
+
+    def forward(self, s0: Tensor, s1: Tensor, weights: Tensor) -> Tensor:
+        states = [self.preprocess0(s0), self.preprocess1(s1)]
+        offset = 0
+        for _ in range(STEPS):
+            s = sum(self.edges[offset + j](h, weights[offset + j]) for j, h in enumerate(states))
+            offset += len(states)
+            states.append(s)  # type: ignore[arg-type]
+        return torch.cat(states[-MULTIPLIER:], dim=1)
+
+    def expected_params(self, weights: Tensor) -> Tensor:
+        fixed = _affine_count(self.preprocess0) + _affine_count(self.preprocess1)
+        return fixed + sum(e.expected_params(weights[k]) for k, e in enumerate(self.edges))
+
+
+def _affine_count(module: nn.Module) -> int:
+    """Parameters ``module`` would have with affine BatchNorms."""
+    n = 0
+    for m in module.modules():
+        if isinstance(m, nn.BatchNorm2d):
+            n += 2 * m.num_features
+        elif isinstance(m, nn.Conv2d | nn.Linear):
+            n += sum(p.numel() for p in m.parameters(recurse=False))
+    return n
+
+
+def darts_layout(N: int) -> tuple[int, list[int]]:
+    """``(layers, reduction positions)`` for ``N`` normal cells per stage (DARTS: N = 2, 8 layers)."""
+    layers = 3 * N + 2
+    return layers, [N, 2 * N + 1]
+
+
+class DARTSSupernet(nn.Module):
+    """DARTS' search network (``Network`` of the DARTS code) with ``N`` normal cells per stage.
+
+    Layout: [Normalize] -> conv3x3 (3C) + BN -> N normal cells -> reduction -> N normal cells ->
+    reduction -> N normal cells -> global average pooling -> linear. Cell ``k`` takes the outputs
+    of cells ``k-2`` and ``k-1``; channels double at every reduction. ``N = 2`` is DARTS' 8-cell
+    search network.
+    """
+
+    space = "darts"
+
+    def __init__(
+        self,
+        C: int = 16,
+        N: int = 2,
+        num_classes: int = 10,
+        in_channels: int = 3,
+        mean: Sequence[float] | None = None,
+        std: Sequence[float] | None = None,
+        stem_multiplier: int = 3,
+        affine: bool = False,
+        track_running_stats: bool = True,
+    ) -> None:
+        super().__init__()
+        self.C, self.N, self.num_classes = C, N, num_classes
+        self.normalize = Normalize(mean, std) if mean is not None and std is not None else None
+        c_curr = stem_multiplier * C
+        self.stem = nn.Sequential(
+            nn.Conv2d(in_channels, c_curr, 3, padding=1, bias=False), nn.BatchNorm2d(c_curr)
+        )
+        c_pp, c_p, c_curr = c_curr, c_curr, C
+        layers, reductions = darts_layout(N)
+        self.cells = nn.ModuleList()
+        reduction_prev = False
+        for i in range(layers):
+            reduction = i in reductions
+            if reduction:
+                c_curr *= 2
+            cell = DARTSSearchCell(
+                c_pp, c_p, c_curr, reduction, reduction_prev, None, affine, track_running_stats
+            )
+            self.cells.append(cell)
+            reduction_prev = reduction
+            c_pp, c_p = c_p, MULTIPLIER * c_curr
+        self.global_pooling = nn.AdaptiveAvgPool2d(1)
+        self.classifier = nn.Linear(c_p, num_classes)
+        self.alpha_normal = nn.Parameter(1e-3 * torch.randn(NUM_DARTS_EDGES, len(DARTS_OPS)))
+        self.alpha_reduce = nn.Parameter(1e-3 * torch.randn(NUM_DARTS_EDGES, len(DARTS_OPS)))
+        self.op_names = DARTS_OPS
+
+    def arch_parameters(self) -> list[nn.Parameter]:
+        return [self.alpha_normal, self.alpha_reduce]
+
+    def weight_parameters(self) -> list[nn.Parameter]:
+        return [p for n, p in self.named_parameters() if not n.startswith("alpha_")]
+
+    def arch_weights(self) -> list[Tensor]:
+        return [F.softmax(self.alpha_normal, dim=-1), F.softmax(self.alpha_reduce, dim=-1)]
+
+    def forward(self, x: Tensor) -> Tensor:
+        w_normal, w_reduce = self.arch_weights()
+        if self.normalize is not None:
+            x = self.normalize(x)
+        s0 = s1 = self.stem(x)
+        for cell in self.cells:
+            s0, s1 = s1, cell(s0, s1, w_reduce if cell.reduction else w_normal)
+        return self.classifier(self.global_pooling(s1).flatten(1))
+
+    def expected_params(self, weights: list[Tensor] | None = None) -> Tensor:
+        w_normal, w_reduce = self.arch_weights() if weights is None else weights
+        fixed = _count(self.stem) + _count(self.classifier)
+        return fixed + sum(c.expected_params(w_reduce if c.reduction else w_normal) for c in self.cells)
+
+    def param_range(self) -> tuple[float, float]:
+        def at(pick: Callable[[Tensor], Tensor]) -> float:
+            cell = self.cells[0]
+            p = torch.stack([e.op_params for e in cell.edges])
+            w = F.one_hot(pick(p), len(DARTS_OPS)).float()
+            return float(self.expected_params([w, w]))
+
+        return at(lambda p: p.argmin(1)), at(lambda p: p.argmax(1))
+
+    def derive(self, exclude_none: bool = True):  # type: ignore[no-untyped-def]
+        from robnas.dnas.derive import derive_darts
+
+        return derive_darts(self.alpha_normal.detach(), self.alpha_reduce.detach())
+
+
+def build_supernet(space: str, **kwargs: object) -> NB201Supernet | DARTSSupernet:
+    """``"nb201"`` -> :class:`NB201Supernet`, ``"darts"`` -> :class:`DARTSSupernet`."""
+    if space == "nb201":
+        return NB201Supernet(**kwargs)  # type: ignore[arg-type]
+    if space == "darts":
+        return DARTSSupernet(**kwargs)  # type: ignore[arg-type]
+    raise ValueError(f"unknown search space {space!r}; choose nb201 or darts")
