@@ -173,3 +173,16 @@ def test_train_attack_checks_config_before_running(tmp_path, over, message):
     cfg = _cfg(tmp_path, kind="train-attack", **over)
     with pytest.raises(ValueError, match=message):
         jobs.check_kind("train-attack", cfg)
+
+
+def test_example_configs_are_valid():
+    from pathlib import Path
+
+    from robnas.runner.jobs import check_kind
+
+    examples = sorted((Path(__file__).resolve().parents[1] / "examples").glob("build-*.yaml"))
+    assert examples
+    for path in examples:
+        cfg = load_config(path)
+        check_kind(cfg.kind, cfg)
+        assert Path(cfg.output).is_absolute()

@@ -200,11 +200,17 @@ def lost_outcome(job: Job, message: str, suspect: bool) -> JobOutcome:
 def execute(job: Job) -> JobOutcome:
     """Run one job and report its metrics or its failure (never raises, except on interpreter exit)."""
     limit_threads()
-    started = time.time()
     device = "cpu"
+    import_error: Exception | None = None
     try:
-        fn = kind_function(job.kind)
-        limit_threads()  # the kind's module may just have imported torch
+        fn = kind_function(job.kind)  # importing the kind's module is not part of the job's time
+    except Exception as exc:  # noqa: BLE001 - reported as the job's failure below
+        import_error = exc
+    limit_threads()  # the kind's module may just have imported torch
+    started = time.time()
+    try:
+        if import_error is not None:
+            raise import_error
         device = resolve_device(str(job.spec.get("device", "auto")))
         metrics = fn(job, device)
         bad = [k for k, v in metrics.items() if not isinstance(k, str) or not isinstance(v, int | float)]

@@ -23,6 +23,8 @@ from dataclasses import fields
 from functools import lru_cache
 from typing import Any
 
+import torch
+
 from robnas.errors import ConfigError
 from robnas.runner.jobs import Job, JobFailure
 
@@ -91,8 +93,6 @@ def _dataset(name: str, split: str, root: str | None) -> Any:
 
 def run(job: Job, device: str) -> dict[str, float]:
     """Train, attack and measure one architecture with one seed; returns metric values."""
-    import torch
-
     from robnas.attacks import evaluate_robustness
     from robnas.attacks.evaluate import evaluate_corruptions
     from robnas.models import build_network, count_flops, count_params
@@ -183,8 +183,6 @@ def run(job: Job, device: str) -> dict[str, float]:
 
 
 def _clean_accuracy(model: Any, ds: Any, n: int | None, batch: int, device: str) -> float:
-    import torch
-
     images, labels = torch.as_tensor(ds.images), torch.as_tensor(ds.labels)
     if n is not None:
         images, labels = images[:n], labels[:n]

@@ -1,0 +1,131 @@
+"""Build throughput with 1 and 2 workers, and the store+runner overhead per job.
+
+Run: ``python benchmarks/bench_build.py [--jobs 8] [--epochs 1] [--examples 128]``.
+
+The job is a small real one: train a NAS-Bench-201 network (C=4, N=1, ``cpu-tiny`` preset,
+``--epochs`` epochs) on scikit-learn's digits, then clean accuracy, PGD and FGSM at 8/255 and
+one corruption on ``--examples`` test images. Printed, all measured in this run:
+
+* ``bare``: the same job function called directly in this process (one torch thread), the
+  reference work without any runner or store;
+* throughput of ``robnas.runner.build`` with 1 and with 2 local worker processes, and their
+  ratio (goal: 2 workers at least 1.7x faster than 1; the machine has 2 cores);
+* store+runner overhead per job (goal: under 2% of the bare job): (a) the cost of the whole
+  machinery for a job that does nothing (planning, pickling to a worker and back, one SQLite
+  transaction with ``synchronous=FULL``), measured on zero-work synthetic jobs; (b) the residual of
+  the real 1-worker build: wall time minus worker start-up minus the jobs' own durations.
+
+Worker start-up (spawning processes, importing torch, loading the dataset: a one-off cost per
+build, not per job) is reported separately and left out of the per-job throughput.
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+from pathlib import Path
+
+from robnas.runner import all_jobs, build, load_config
+from robnas.store import ResultStore
+
+
+def config(out: Path, n: int, epochs: int, examples: int, kind: str = "train-attack") -> dict:
+    cfg = {
+        "kind": kind,
+        "architectures": f"sample:{n}",
+        "sample_seed": 1,
+        "dataset": "digits",
+        "seeds": [0],
+        "output": str(out),
+        "retries": 0,
+    }
+    if kind == "train-attack":
+        cfg.update(
+            training={"preset": "cpu-tiny", "epochs": epochs},
+            model={"C": 4, "N": 1},
+            attacks={"pgd": [8], "fgsm": [8]},
+            corruptions={"gaussian_noise": [3]},
+            eval={"examples": examples, "batch_size": 128},
+        )
+    return cfg
+
+
+def bare(cfg: dict) -> tuple[float, int]:
+    """Run the job function in this process; returns (seconds of the jobs after warm-up, jobs)."""
+    import torch
+
+    from robnas.runner.train_attack import run
+
+    torch.set_num_threads(1)
+    jobs = all_jobs(load_config(cfg))
+    run(jobs[0], "cpu")  # warm-up: imports, dataset cache
+    t = time.perf_counter()
+    for job in jobs:
+        run(job, "cpu")
+    return time.perf_counter() - t, len(jobs)
+
+
+def timed_build(cfg: dict, workers: int) -> dict[str, float]:
+    """Run a build; returns wall time, start-up (until the first job began) and the jobs' own time."""
+    t0 = time.time()
+    report = build(cfg, workers=workers, progress=False, interruptible=False)
+    wall = time.time() - t0
+    assert report.failed == 0 and report.done > 0, report.summary()
+    frame = ResultStore(cfg["output"], readonly=True).query()
+    per_job = frame.groupby("job_key").agg(started=("started", "first"), duration=("duration", "first"))
+    first = float(per_job["started"].min())
+    return {
+        "wall": wall,
+        "startup": first - t0,
+        "work": float(per_job["duration"].sum()),
+        "jobs": float(report.done),
+        "steady": wall - (first - t0),
+    }
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--jobs", type=int, default=8, help="Jobs (architectures) per build.")
+    ap.add_argument("--epochs", type=int, default=1)
+    ap.add_argument("--examples", type=int, default=128, help="Test images attacked per job.")
+    ap.add_argument("--noop-jobs", type=int, default=200, help="Zero-work jobs for the overhead measurement.")
+    args = ap.parse_args()
+
+    with tempfile.TemporaryDirectory() as tmp:
+        tmpdir = Path(tmp)
+        cfg = config(tmpdir / "bare.sqlite", args.jobs, args.epochs, args.examples)
+        bare_s, n = bare(cfg)
+        per_bare = bare_s / n
+        print(f"job: train-attack on digits (C=4, N=1, {args.epochs} epoch(s), {args.examples} test images)")
+        print(f"bare job function, in process:        {per_bare:7.3f} s/job ({n} jobs)")
+
+        one = timed_build(config(tmpdir / "w1.sqlite", args.jobs, args.epochs, args.examples), workers=1)
+        two = timed_build(config(tmpdir / "w2.sqlite", args.jobs, args.epochs, args.examples), workers=2)
+        for name, r in (("1 worker ", one), ("2 workers", two)):
+            print(
+                f"build, {name}: wall {r['wall']:6.2f} s, start-up {r['startup']:5.2f} s, "
+                f"steady {r['jobs'] / r['steady'] * 60:6.1f} jobs/min"
+            )
+        speedup_steady = (two["jobs"] / two["steady"]) / (one["jobs"] / one["steady"])
+        speedup_wall = one["wall"] / two["wall"]
+        print(f"speed-up 2 vs 1 workers (steady):    {speedup_steady:5.2f}x   (goal >= 1.7x)")
+        print(f"speed-up 2 vs 1 workers (wall):      {speedup_wall:5.2f}x   (incl. start-up)")
+
+        noop = config(tmpdir / "noop.sqlite", args.noop_jobs, 0, 0, kind="synthetic")
+        r = timed_build(noop, workers=1)
+        per_noop = r["steady"] / r["jobs"]
+        print(
+            f"machinery per zero-work job:         {per_noop * 1000:7.2f} ms "
+            f"= {per_noop / per_bare:6.2%} of a bare job   (goal < 2%)"
+        )
+        residual = (one["steady"] - one["work"]) / one["jobs"]
+        print(
+            f"residual per real job (1 worker):    {residual * 1000:7.2f} ms "
+            f"= {residual / per_bare:6.2%} of a bare job"
+        )
+        print(f"job time in a worker vs in process:  {one['work'] / one['jobs'] / per_bare:5.2f}x")
+
+
+if __name__ == "__main__":
+    main()
