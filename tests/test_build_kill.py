@@ -16,7 +16,7 @@ from collections import Counter
 
 import yaml
 
-from robnas.runner import all_jobs, load_config
+from robnas.runner import all_jobs, build, load_config
 from robnas.store import ResultStore
 
 WORKERS = 2
@@ -36,7 +36,7 @@ def _command(config, *extra):
     ]
 
 
-def _write_config(tmp_path, n=16, sleep=0.12):
+def _write_config(tmp_path, n=12, sleep=0.1):
     cfg = {
         "name": "kill-test",
         "kind": "synthetic",
@@ -74,7 +74,7 @@ def test_sigkill_at_random_points_loses_nothing(tmp_path):
     rng = random.Random(1234)
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     kills = partial_kills = 0
-    for _ in range(4):
+    for _ in range(3):
         before = _done_count(db)
         proc = subprocess.Popen(_command(config), cwd=tmp_path, env=env,
                                 stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)  # fmt: skip
@@ -89,12 +89,10 @@ def test_sigkill_at_random_points_loses_nothing(tmp_path):
         proc.wait(timeout=30)
         if 0 < _done_count(db) < expected_jobs:
             partial_kills += 1
-    assert kills >= 3 and partial_kills >= 2, "the kills should land in the middle of the build"
+    assert kills >= 2 and partial_kills >= 2, "the kills should land in the middle of the build"
     time.sleep(0.8)  # orphaned workers notice the dead driver and exit
-    final = subprocess.run(
-        _command(config), cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60
-    )
-    assert final.returncode == 0, final.stderr
+    final = build(config, workers=WORKERS, progress=False)
+    assert final.failed == 0 and not final.interrupted
 
     store = ResultStore(db)
     assert store.integrity_check() == []
@@ -112,11 +110,9 @@ def test_sigkill_at_random_points_loses_nothing(tmp_path):
     recomputed = sum(executions.values()) - expected_jobs
     assert recomputed <= kills * WORKERS, (recomputed, kills)
 
-    # the same command again does nothing
-    again = subprocess.run(
-        _command(config), cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60
-    )
-    assert again.returncode == 0 and "0 done" in again.stdout
+    # the same configuration again does nothing
+    again = build(config, workers=WORKERS, progress=False)
+    assert (again.executions, again.done, again.skipped) == (0, 0, expected_jobs)
     assert sum(Counter((tmp_path / "executions.log").read_text().split()).values()) == sum(
         executions.values()
     )
@@ -137,8 +133,8 @@ def test_ctrl_c_finishes_writing_and_exits_130(tmp_path):
     store = ResultStore(db)
     done = store.counts()["done"]
     assert 0 < done < 16 and store.integrity_check() == []
-    resumed = subprocess.run(_command(config), cwd=tmp_path, capture_output=True, text=True, timeout=60)
-    assert resumed.returncode == 0, resumed.stderr
+    resumed = build(config, workers=WORKERS, progress=False)
+    assert resumed.skipped == done and resumed.failed == 0
     assert store.counts()["done"] == 16
 
 
