@@ -93,6 +93,7 @@ class LocalExecutor(Executor):
         self._pool: ProcessPoolExecutor | None = None
         self._futures: dict[Future[JobOutcome], Job] = {}
         self.restarts = 0
+        self.completed = 0
 
     @property
     def capacity(self) -> int:
@@ -138,6 +139,7 @@ class LocalExecutor(Executor):
             job = self._futures.pop(fut)
             try:
                 out.append((job, fut.result()))
+                self.completed += 1
             except BrokenProcessPool:
                 broken = True
                 out.append((job, lost_outcome(job, "", suspect=False)))
@@ -153,6 +155,11 @@ class LocalExecutor(Executor):
             how = f"exit code {codes[0]}" if codes else "no exit code"
             if codes and codes[0] == -9:
                 how += ": killed, possibly by the out-of-memory killer"
+            if not self.completed and codes and codes[0] == 1:
+                how += (
+                    "; if robnas.runner.build is called from a script, put the call under "
+                    "`if __name__ == '__main__':` (worker processes import the main module)"
+                )
             for o in lost:
                 o.suspect = len(lost) > 1
                 o.message = (
