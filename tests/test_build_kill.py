@@ -66,6 +66,22 @@ def _done_count(db):
         return 0
 
 
+def _children(pid):
+    try:
+        out = subprocess.run(["ps", "-o", "pid=", "--ppid", str(pid)], capture_output=True, text=True)
+    except OSError:
+        return set()
+    return {int(p) for p in out.stdout.split()}
+
+
+def _running(pid):
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            return fh.read().split(")")[-1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
 def test_sigkill_at_random_points_loses_nothing(tmp_path):
     config = _write_config(tmp_path)
     cfg = load_config(config)
@@ -74,6 +90,7 @@ def test_sigkill_at_random_points_loses_nothing(tmp_path):
     rng = random.Random(1234)
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     kills = partial_kills = 0
+    workers: set[int] = set()
     for _ in range(3):
         before = _done_count(db)
         proc = subprocess.Popen(_command(config), cwd=tmp_path, env=env,
@@ -84,13 +101,18 @@ def test_sigkill_at_random_points_loses_nothing(tmp_path):
             time.sleep(0.02)
         time.sleep(rng.uniform(0.0, 0.5))
         if proc.poll() is None:
+            workers.update(_children(proc.pid))
             proc.send_signal(signal.SIGKILL)
             kills += 1
         proc.wait(timeout=30)
         if 0 < _done_count(db) < expected_jobs:
             partial_kills += 1
     assert kills >= 2 and partial_kills >= 2, "the kills should land in the middle of the build"
-    time.sleep(0.8)  # orphaned workers notice the dead driver and exit
+    # orphaned workers notice that their driver is gone and exit
+    deadline = time.monotonic() + 10
+    while any(_running(pid) for pid in workers) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert workers and not [pid for pid in workers if _running(pid)], "workers outlived their driver"
     final = build(config, workers=WORKERS, progress=False)
     assert final.failed == 0 and not final.interrupted
 

@@ -6,7 +6,7 @@ The driver keeps at most :attr:`Executor.capacity` jobs in flight, so a killed b
 most that many jobs' work.
 
 ``local`` runs worker processes on this machine (``concurrent.futures.ProcessPoolExecutor`` with
-the ``forkserver`` start method where available, else ``spawn``; one compute thread per worker).
+the ``spawn`` start method; one compute thread per worker; a worker exits when the driver dies).
 A worker that dies breaks the whole pool: every job in flight is handed back as lost
 (``suspect`` when several were in flight, so the driver can re-run them one at a time to find the
 culprit) and the pool is rebuilt. ``ray`` (:mod:`robnas.runner.ray_executor`) runs one Ray task
@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import importlib
 import multiprocessing
+import os
 from abc import ABC, abstractmethod
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
@@ -75,8 +76,9 @@ def get_executor(name: str, **options: Any) -> Executor:
 
 
 def _context() -> multiprocessing.context.BaseContext:
-    methods = multiprocessing.get_all_start_methods()
-    return multiprocessing.get_context("forkserver" if "forkserver" in methods else "spawn")
+    # spawn, not forkserver: a fork server outlives a driver killed with SIGKILL (and keeps its
+    # workers alive), while spawned workers are the driver's children and notice its death
+    return multiprocessing.get_context("spawn")
 
 
 class LocalExecutor(Executor):
@@ -102,7 +104,10 @@ class LocalExecutor(Executor):
     def start(self) -> None:
         if self._pool is None:
             self._pool = ProcessPoolExecutor(
-                max_workers=self.workers, mp_context=_context(), initializer=init_worker
+                max_workers=self.workers,
+                mp_context=_context(),
+                initializer=init_worker,
+                initargs=(os.getpid(),),
             )
 
     def submit(self, job: Job) -> None:

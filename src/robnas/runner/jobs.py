@@ -239,17 +239,28 @@ def execute(job: Job) -> JobOutcome:
     )
 
 
-def _watch_parent(parent: int) -> None:
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _watch_driver(driver: int, parent: int) -> None:
     while True:
         time.sleep(0.5)
-        if os.getppid() != parent:
+        if os.getppid() != parent or not _alive(driver):
             os._exit(0)  # the driver is gone: nobody will read our results
 
 
-def init_worker() -> None:
-    """Initializer of local worker processes: one thread, ignore Ctrl-C, die with the driver."""
+def init_worker(driver: int | None = None) -> None:
+    """Initializer of local worker processes: one thread, ignore Ctrl-C, exit when the driver dies."""
     import signal
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     limit_threads()
-    threading.Thread(target=_watch_parent, args=(os.getppid(),), daemon=True).start()
+    parent = os.getppid()
+    threading.Thread(target=_watch_driver, args=(driver or parent, parent), daemon=True).start()
