@@ -1,0 +1,165 @@
+"""``robnas measure``: architecture measures at initialisation (a thin layer over
+:mod:`robnas.measures`).
+
+``robnas measure run --measures jacobian,hessian,ntk_mixed --archs sample:500 --out FILE`` computes
+and appends rows (resumable); ``robnas measure correlate FILE`` correlates them with benchmarks;
+``robnas measure list`` lists the registry.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+app = typer.Typer(no_args_is_help=True, add_completion=False, help="Architecture measures at initialisation.")
+err_console = Console(stderr=True)
+
+
+def _epsilon_options(eps: float | None, attack: str | None) -> dict[str, dict[str, object]]:
+    from robnas.measures import available_measures
+
+    opts: dict[str, dict[str, object]] = {}
+    if eps is None and attack is None:
+        return opts
+    if eps is not None and not 0 <= eps <= 255:
+        raise ValueError(f"--eps is in units of 1/255 and must lie in 0..255, got {eps}")
+    for name in available_measures():
+        if name.startswith("ntk_") and name != "ntk":
+            opts[name] = {}
+            if eps is not None:
+                opts[name]["eps"] = eps / 255
+            if attack is not None:
+                opts[name]["attack"] = attack
+    return opts
+
+
+def _parse_set(item: str) -> tuple[str, str, object]:
+    from robnas.measures import get_measure
+
+    left, sep, value = item.partition("=")
+    measure, dot, key = left.partition(".")
+    if not sep or not dot or not key:
+        raise ValueError(f"--set needs MEASURE.OPTION=VALUE, e.g. hessian.max_iter=10, got {item!r}")
+    get_measure(measure)
+    parsed: object = value
+    for cast in (int, float):
+        try:
+            parsed = cast(value)
+            break
+        except ValueError:
+            continue
+    return measure.strip(), key.strip(), parsed
+
+
+@app.command("run")
+def run(
+    measures: str = typer.Option("all", "--measures", "-m", help="Comma-separated measure names, or all."),
+    archs: str = typer.Option("sample:10", "--archs", help="all, unique, sample:N or indices 0,1,2."),
+    dataset: str = typer.Option("cifar10", "--dataset", help="Dataset of the batch."),
+    batch: int = typer.Option(64, "--batch", help="Images in the batch (stratified, seeded)."),
+    seed: int = typer.Option(0, "--seed", help="Seed of the batch, the network and the attacks."),
+    C: int = typer.Option(16, "--C", help="Channels of the first stage (NAS-Bench-201: 16)."),
+    N: int = typer.Option(5, "--N", help="Cells per stage (NAS-Bench-201: 5)."),
+    eps: float = typer.Option(None, "--eps", help="NTK perturbation radius in 1/255 units (default 8)."),
+    attack: str = typer.Option(None, "--attack", help="NTK perturbation: fgsm (default) or pgd."),
+    sets: list[str] = typer.Option(
+        None, "--set", help="A measure option, e.g. hessian.max_iter=10 (repeatable)."
+    ),
+    out: Path = typer.Option(Path("measures.csv"), "--out", help="CSV to append to (resumable)."),
+    workers: int = typer.Option(1, "--workers", help="Local worker processes (one torch thread each)."),
+    root: str = typer.Option(None, "--root", help="Data root (default: $ROBNAS_DATA or the user directory)."),
+) -> None:
+    """Compute measures for many architectures, one CSV row each as it finishes (resumable)."""
+    from robnas.measures import parse_measures
+    from robnas.measures.study import MeasureJob, done_indices, run_measures, select_archs
+
+    names = parse_measures(measures)
+    indices = select_archs(archs, seed)
+    if C < 1 or N < 0:
+        raise ValueError(f"--C must be >= 1 and --N >= 0, got {C} and {N}")
+    options = _epsilon_options(eps, attack)
+    for item in sets or []:
+        measure, key, value = _parse_set(item)
+        options.setdefault(measure, {})[key] = value
+    job = MeasureJob(names, dataset, batch, seed, C, N, root, options)
+    already = len(done_indices(out) & set(indices))
+    todo = len(indices) - already
+    err_console.print(f"{len(indices)} architectures, {already} already in {out}, {todo} to measure")
+    with Progress(
+        TextColumn("[bold]measures"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        TextColumn("{task.fields[last]}"),
+        console=err_console,
+        transient=False,
+    ) as progress:
+        task = progress.add_task("measures", total=todo, last="")
+        n = run_measures(
+            indices,
+            job,
+            out,
+            workers,
+            on_row=lambda r: progress.update(task, advance=1, last=f"#{r['index']} {r['seconds']:.1f}s"),
+        )
+    err_console.print(f"wrote {n} rows to {out}")
+
+
+@app.command("list")
+def list_measures() -> None:
+    """The registered measures, their BatchNorm mode and paper."""
+    from robnas.measures import measure_table
+
+    for m in measure_table():
+        typer.echo(f"{m['name']:<18} {m['bn']:<11} {m['help']}  [{m['paper']}]")
+
+
+@app.command("correlate")
+def correlate(
+    file: Path = typer.Argument(..., help="A measure CSV written by robnas measure run."),
+    bench: list[str] = typer.Option(None, "--bench", help="Benchmark source (repeatable); default both."),
+    metric: list[str] = typer.Option(None, "--metric", help="Metrics to use (default: a standard set)."),
+    heatmap: Path = typer.Option(None, "--heatmap", help="Write a Kendall-tau heat-map PNG."),
+    out: Path = typer.Option(None, "--out", help="Write the long correlation table as CSV."),
+    root: str = typer.Option(None, "--root", help="Data root of the benchmark files."),
+) -> None:
+    """Kendall tau / Spearman rho of every measure against benchmark metrics."""
+    from robnas.measures.study import DEFAULT_TARGETS, correlate_measures
+
+    sources = bench or ["jung2023", "nasrobbench201"]
+    targets = {}
+    for s in sources:
+        if s not in DEFAULT_TARGETS and not metric:
+            raise ValueError(f"no default metrics for source {s!r}; give --metric")
+        targets[s] = list(metric) if metric else DEFAULT_TARGETS[s]
+    tau, rho, n = correlate_measures(file, targets, root)
+    long = correlation_long(tau, rho, n)
+    if out is not None:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        long.to_csv(out, index=False, float_format="%.4f")
+    if heatmap is not None:
+        from robnas.analysis.plots import heatmap as plot_heatmap
+
+        plot_heatmap(tau, heatmap, title=f"Kendall tau, measures vs benchmarks (n={int(n.values.max())})")
+    typer.echo(tau.round(3).to_string())
+
+
+def correlation_long(tau, rho, n):  # type: ignore[no-untyped-def]
+    """One row per (measure, target): ``measure, target, kendall_tau, spearman_rho, n``."""
+    import pandas as pd
+
+    rows = [
+        {
+            "measure": m,
+            "target": t,
+            "kendall_tau": tau.loc[m, t],
+            "spearman_rho": rho.loc[m, t],
+            "n": int(n.loc[m, t]),
+        }
+        for m in tau.index
+        for t in tau.columns
+    ]
+    return pd.DataFrame(rows)

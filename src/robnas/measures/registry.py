@@ -1,0 +1,261 @@
+"""The measure registry: one small function per measure, looked up by name.
+
+A measure is a function ``fn(ctx: MeasureContext, **options) -> float | dict[str, float]``
+registered with :func:`register_measure`. The caller hands it a ready network and a batch inside
+a :class:`MeasureContext` (the design of the zero-cost-nas ``foresight`` registry of Abdelfattah
+et al., "Zero-cost proxies for lightweight NAS", ICLR 2021). A measure returning a dict gives
+several columns, named ``measure.key`` (e.g. ``ntk.lmin``, ``ntk.cond``).
+
+Policy that lives here once, not in each measure:
+
+* every measure gets a *fresh copy* of the network, re-initialised from the same seed, so that
+  measures cannot influence each other (one of them takes absolute values of the weights, another
+  changes BN statistics);
+* ``bn="calibrated"`` (default): BatchNorm statistics are set from the batch itself (one forward
+  pass in train mode with cumulative averaging), then the network is put in eval mode. The network
+  then normalises exactly as in training on this batch, while samples no longer interact, so that
+  per-sample gradients, input Jacobians and Hessians and bound propagation are well defined;
+  ``bn="train"`` keeps train mode (batch statistics; used by the proxies whose reference
+  implementations do so); ``bn="eval"`` uses the initial running statistics (mean 0, variance 1:
+  BatchNorm is then the identity at initialisation, as for synflow);
+* randomness: ``torch.manual_seed(seed)`` before each measure and a generator for the attacks;
+* a per-context cache lets measures share expensive intermediate results (adversarial inputs,
+  per-sample gradients) within one :func:`compute_measures` call.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from robnas.errors import ConfigError
+
+BNMode = Literal["calibrated", "train", "eval"]
+MeasureValue = float | dict[str, float]
+MeasureFn = Callable[..., MeasureValue]
+
+
+@dataclass
+class MeasureSpec:
+    """A registered measure: the function, its default BN mode, a one-line description, the paper."""
+
+    name: str
+    fn: MeasureFn
+    bn: BNMode
+    help: str
+    paper: str
+    needs_data: bool = True
+
+
+_REGISTRY: dict[str, MeasureSpec] = {}
+
+
+def register_measure(
+    name: str, *, bn: BNMode = "calibrated", help: str = "", paper: str = "", needs_data: bool = True
+) -> Callable[[MeasureFn], MeasureFn]:
+    """Decorator: register ``fn(ctx, **options)`` as the measure ``name``.
+
+    Args:
+        name: the registry key (lower case, ``_`` separated).
+        bn: the BatchNorm mode the network is prepared in (see the module docstring).
+        help: one line for ``robnas measure list``.
+        paper: the citation the measure follows.
+        needs_data: ``False`` for measures that ignore the batch (params, FLOPs, synflow).
+    """
+
+    def deco(fn: MeasureFn) -> MeasureFn:
+        if name in _REGISTRY and _REGISTRY[name].fn is not fn:
+            raise ConfigError(f"a measure named {name!r} is already registered")
+        doc = (fn.__doc__ or "").strip().splitlines()
+        _REGISTRY[name] = MeasureSpec(name, fn, bn, help or (doc[0] if doc else ""), paper, needs_data)
+        return fn
+
+    return deco
+
+
+def _load_builtin() -> None:
+    from robnas.measures import bounds, hessian, jacobian, ntk, proxies  # noqa: F401
+
+
+def available_measures() -> list[str]:
+    """Names of the registered measures."""
+    _load_builtin()
+    return sorted(_REGISTRY)
+
+
+def get_measure(name: str) -> MeasureSpec:
+    """The registered measure ``name``; :class:`ConfigError` naming the known ones otherwise."""
+    _load_builtin()
+    key = name.strip().lower()
+    if key not in _REGISTRY:
+        raise ConfigError(f"unknown measure {name!r}; choose from {', '.join(available_measures())}")
+    return _REGISTRY[key]
+
+
+def parse_measures(text: str | Sequence[str]) -> list[str]:
+    """``"jacobian,ntk"`` or a list -> validated names; ``"all"`` means every registered measure."""
+    items = [t.strip() for t in (text.split(",") if isinstance(text, str) else text) if t.strip()]
+    if not items:
+        raise ConfigError("give at least one measure, e.g. --measures jacobian,hessian,ntk_mixed")
+    if items == ["all"]:
+        return available_measures()
+    return [get_measure(t).name for t in items]
+
+
+@dataclass
+class MeasureContext:
+    """What a measure receives: a prepared network, the batch, the loss, the seed, a shared cache.
+
+    ``model`` takes pixels in [0, 1] (normalisation is its first layer); ``x`` is a float batch in
+    [0, 1] on the model's device and ``y`` the labels. ``loss(logits, y)`` returns the mean loss.
+    """
+
+    model: nn.Module
+    x: Tensor
+    y: Tensor
+    loss: Callable[[Tensor, Tensor], Tensor]
+    seed: int = 0
+    cache: dict[str, Any] = field(default_factory=dict)
+    factory: Callable[[], nn.Module] | None = None
+    bn: BNMode = "calibrated"
+
+    @property
+    def device(self) -> torch.device:
+        return self.x.device
+
+    def fresh_model(self, bn: BNMode = "calibrated") -> nn.Module:
+        """Another fresh copy of the network prepared in ``bn`` mode (for measures needing two)."""
+        return prepare_model(_fresh(self.factory, self.model, self.seed), self.x, bn)
+
+
+@torch.no_grad()
+def calibrate_bn(model: nn.Module, x: Tensor) -> nn.Module:
+    """Set every BatchNorm's running statistics to those of ``x`` (one pass), then eval mode."""
+    bns = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    saved = [(m, m.momentum) for m in bns]
+    for m in bns:
+        m.reset_running_stats()
+        m.momentum = None  # cumulative average: after one pass, exactly the batch statistics
+    model.train()
+    model(x)
+    for m, mom in saved:
+        m.momentum = mom
+    return model.eval()
+
+
+def prepare_model(model: nn.Module, x: Tensor, bn: BNMode) -> nn.Module:
+    """Put ``model`` in the BatchNorm mode ``bn`` (see the module docstring)."""
+    if bn == "calibrated":
+        return calibrate_bn(model, x)
+    if bn == "train":
+        return model.train()
+    if bn == "eval":
+        return model.eval()
+    raise ConfigError(f"unknown BatchNorm mode {bn!r}; choose calibrated, train or eval")
+
+
+def _fresh(factory: Callable[[], nn.Module] | None, model: nn.Module | None, seed: int) -> nn.Module:
+    if factory is not None:
+        torch.manual_seed(seed)
+        return factory()
+    assert model is not None
+    return copy.deepcopy(model)
+
+
+def _device_of(model: nn.Module) -> torch.device:
+    for p in model.parameters():
+        return p.device
+    return torch.device("cpu")
+
+
+def compute_measures(
+    names: str | Sequence[str],
+    model: nn.Module | Callable[[], nn.Module],
+    x: Tensor,
+    y: Tensor,
+    loss: Callable[[Tensor, Tensor], Tensor] | None = None,
+    seed: int = 0,
+    options: dict[str, dict[str, Any]] | None = None,
+    timings: dict[str, float] | None = None,
+) -> dict[str, float]:
+    """Compute the measures ``names`` on ``model`` and the batch ``(x, y)``.
+
+    Args:
+        names: measure names (or a comma-separated string, or ``"all"``).
+        model: a network, or a zero-argument factory building a freshly initialised one (it is
+            called after ``torch.manual_seed(seed)`` for every measure). A given network is copied
+            for every measure and never modified.
+        x: images, float in [0, 1], ``[B, C, H, W]`` (moved to the model's device).
+        y: integer labels ``[B]``.
+        loss: ``loss(logits, y) -> scalar``; default cross-entropy (mean).
+        seed: seeds the network (with a factory), the random projections and the attacks.
+        options: per-measure keyword options, e.g. ``{"ntk_mixed": {"beta": 0.5}}``.
+        timings: if given, filled with the seconds each measure took.
+
+    Returns:
+        ``{column: value}``; a measure returning several values gives ``measure.key`` columns.
+        A measure that fails numerically (e.g. a singular kernel) gives ``nan``, never a crash.
+    """
+    chosen = parse_measures(names)
+    options = options or {}
+    for key in options:
+        get_measure(key)
+    factory = model if not isinstance(model, nn.Module) else None
+    base = model if isinstance(model, nn.Module) else None
+    if base is None:
+        torch.manual_seed(seed)
+        base = factory()  # type: ignore[misc]
+    device = _device_of(base)
+    x = x.to(device=device, dtype=torch.float32)
+    y = y.to(device=device, dtype=torch.int64)
+    if x.ndim != 4 or y.shape != (x.shape[0],):
+        raise ConfigError(
+            f"measures need images [B, C, H, W] and labels [B], got {tuple(x.shape)}, {tuple(y.shape)}"
+        )
+    if x.numel() and (float(x.min()) < 0 or float(x.max()) > 1):
+        raise ConfigError("measures take pixels in [0, 1]; the model normalises them itself")
+    cache: dict[str, Any] = {}
+    out: dict[str, float] = {}
+    for name in chosen:
+        spec = get_measure(name)
+        t0 = time.perf_counter()
+        net = prepare_model(_fresh(factory, base, seed), x, spec.bn)
+        ctx = MeasureContext(net, x, y, loss or F.cross_entropy, seed, cache, factory, spec.bn)
+        torch.manual_seed(seed)
+        value = spec.fn(ctx, **options.get(name, {}))
+        if isinstance(value, dict):
+            for k, v in value.items():
+                out[f"{name}.{k}"] = _finite(v)
+        else:
+            out[name] = _finite(value)
+        if timings is not None:
+            timings[name] = time.perf_counter() - t0
+    return out
+
+
+def _finite(v: Any) -> float:
+    try:
+        f = float(v)
+    except (TypeError, ValueError):
+        return math.nan
+    return f if math.isfinite(f) else math.nan
+
+
+def measure_table() -> list[dict[str, str]]:
+    """``[{name, bn, help, paper}]`` of every registered measure (for the CLI and docs)."""
+    return [
+        {"name": s.name, "bn": s.bn, "help": s.help, "paper": s.paper}
+        for s in (get_measure(n) for n in available_measures())
+    ]
+
+
+def iter_specs(names: Iterable[str]) -> list[MeasureSpec]:
+    return [get_measure(n) for n in names]

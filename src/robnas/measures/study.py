@@ -1,0 +1,297 @@
+"""Measures over many architectures (resumable, parallel) and their correlation with benchmarks.
+
+:func:`run_measures` computes measures for a list of architectures on one seeded batch of a
+dataset and appends one CSV row per architecture as soon as it is finished; rerun with the same
+output file, it skips the architectures already there (resumption). Architectures run in local
+worker processes (one torch thread each). :func:`correlate_measures` joins such a table with
+benchmark metrics (Kendall tau, Spearman rho; :mod:`robnas.analysis.correlation`).
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+import os
+import platform
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from robnas.errors import ConfigError
+
+ID_COLUMNS = ("index", "uid", "arch")
+PROVENANCE = ("dataset", "batch", "seed", "C", "N", "torch", "robnas", "device", "host", "seconds")
+
+DEFAULT_TARGETS: dict[str, list[str]] = {
+    "jung2023": [
+        "cifar10/clean",
+        "cifar10/fgsm@1",
+        "cifar10/fgsm@8",
+        "cifar10/pgd@1",
+        "cifar10/pgd@8",
+        "cifar10/apgd-ce@1",
+        "cifar10/square@1",
+        "cifar10/corruption-mean",
+    ],
+    "nasrobbench201": ["cifar10/clean", "cifar10/pgd@3", "cifar10/pgd@8", "cifar10/autoattack@8"],
+}
+
+
+def select_archs(spec: str, seed: int = 0) -> list[int]:
+    """``all`` (15,625 indices), ``unique`` (the 6,466 class representatives), ``sample:N``
+    (``N`` unique architectures drawn uniformly with ``seed``, a stratified sample over isomorphism
+    classes) or a comma-separated list of indices."""
+    from robnas.spaces.nb201 import sample_indices, unique_indices
+
+    text = spec.strip().lower()
+    if text == "all":
+        return list(range(15625))
+    if text == "unique":
+        return list(unique_indices())
+    if text.startswith("sample:"):
+        try:
+            n = int(text.split(":", 1)[1])
+        except ValueError:
+            raise ConfigError(f"--archs sample:N needs an integer N, got {spec!r}") from None
+        if not 1 <= n <= 6466:
+            raise ConfigError(f"--archs sample:N needs 1 <= N <= 6466 unique architectures, got {n}")
+        return sorted(sample_indices(n, seed, unique=True))
+    try:
+        idx = [int(t) for t in text.split(",") if t.strip()]
+    except ValueError:
+        raise ConfigError(
+            f"--archs must be all, unique, sample:N or a list of indices, got {spec!r}"
+        ) from None
+    for i in idx:
+        if not 0 <= i < 15625:
+            raise ConfigError(f"architecture index {i} is outside 0..15624")
+    if not idx:
+        raise ConfigError("--archs selected no architecture")
+    return idx
+
+
+@dataclass
+class MeasureJob:
+    """Everything a worker needs to measure one architecture."""
+
+    measures: list[str]
+    dataset: str = "cifar10"
+    batch: int = 64
+    seed: int = 0
+    C: int = 16
+    N: int = 5
+    root: str | None = None
+    options: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+
+_BATCH: dict[tuple, Any] = {}
+
+
+def _batch(job: MeasureJob) -> tuple[Any, Any, Any]:
+    key = (job.dataset, job.batch, job.seed, job.root)
+    if key not in _BATCH:
+        from robnas.data import load_dataset
+
+        ds = load_dataset(job.dataset, "train", job.root).take(job.batch, job.seed)
+        _BATCH[key] = (ds.images.float().div_(255.0), ds.labels, ds.info)
+    return _BATCH[key]
+
+
+def measure_arch(index: int, job: MeasureJob) -> dict[str, Any]:
+    """One CSV row: ids, measure values, ``t:measure`` seconds and provenance."""
+    import torch
+
+    import robnas
+    from robnas.measures.registry import compute_measures
+    from robnas.models import build_network
+    from robnas.spaces.nb201 import Arch
+
+    x, y, info = _batch(job)
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    arch = Arch.parse(index)
+
+    def factory() -> torch.nn.Module:
+        net = build_network(
+            arch,
+            C=job.C,
+            N=job.N,
+            num_classes=info.num_classes,
+            in_channels=info.channels,
+            mean=info.mean,
+            std=info.std,
+        )
+        return net.to(device)
+
+    t0 = time.perf_counter()
+    timings: dict[str, float] = {}
+    values = compute_measures(
+        job.measures, factory, x, y, seed=job.seed, options=job.options, timings=timings
+    )
+    row: dict[str, Any] = {"index": arch.index, "uid": arch.uid, "arch": arch.string}
+    row.update(values)
+    row.update({f"t:{k}": round(v, 4) for k, v in timings.items()})
+    row.update(
+        {
+            "dataset": job.dataset,
+            "batch": job.batch,
+            "seed": job.seed,
+            "C": job.C,
+            "N": job.N,
+            "torch": torch.__version__,
+            "robnas": robnas.__version__,
+            "device": device,
+            "host": platform.node(),
+            "seconds": round(time.perf_counter() - t0, 3),
+        }
+    )
+    return row
+
+
+def _worker_init() -> None:
+    import torch
+
+    torch.set_num_threads(1)
+
+
+def _work(args: tuple[int, MeasureJob]) -> dict[str, Any]:
+    return measure_arch(*args)
+
+
+def done_indices(out: Path) -> set[int]:
+    """Indices already in the CSV ``out`` (empty if it does not exist)."""
+    if not out.exists():
+        return set()
+    with out.open(newline="") as f:
+        reader = csv.DictReader(f)
+        if reader.fieldnames is None or "index" not in reader.fieldnames:
+            raise ConfigError(f"{out} is not a measure table (no 'index' column); choose another --out")
+        return {int(r["index"]) for r in reader if r.get("index")}
+
+
+def _append(out: Path, row: dict[str, Any]) -> None:
+    exists = out.exists() and out.stat().st_size > 0
+    if exists:
+        with out.open(newline="") as f:
+            header = next(csv.reader(f))
+        extra = [k for k in row if k not in header]
+        if extra:
+            raise ConfigError(
+                f"{out} was written with other measures (new columns {', '.join(extra[:3])}); "
+                "use another --out or the same --measures"
+            )
+    else:
+        header = list(row)
+    with out.open("a", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=header, restval="")
+        if not exists:
+            writer.writeheader()
+        writer.writerow({k: _fmt(v) for k, v in row.items()})
+        f.flush()
+        os.fsync(f.fileno())
+
+
+def _fmt(v: Any) -> Any:
+    if isinstance(v, float):
+        return "nan" if math.isnan(v) else repr(v)
+    return v
+
+
+def run_measures(
+    indices: Sequence[int],
+    job: MeasureJob,
+    out: str | os.PathLike[str],
+    workers: int = 1,
+    on_row: Callable[[dict[str, Any]], None] | None = None,
+) -> int:
+    """Measure every index not yet in ``out``, appending a row as each finishes; returns how many
+    were computed now. ``workers > 1`` uses that many local processes (one torch thread each)."""
+    from robnas.measures.registry import parse_measures
+
+    job.measures = parse_measures(job.measures)
+    if workers < 1:
+        raise ConfigError(f"--workers must be at least 1, got {workers}")
+    if job.batch < 2:
+        raise ConfigError(
+            f"--batch must be at least 2 (kernels and correlations need pairs), got {job.batch}"
+        )
+    path = Path(out)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    done = done_indices(path)
+    todo = [i for i in indices if i not in done]
+    _batch(job)  # fail early on missing data, with one clear message
+    rows: Iterator[dict[str, Any]]
+    if workers == 1 or len(todo) <= 1:
+        _worker_init()
+        rows = (measure_arch(i, job) for i in todo)
+        pool = None
+    else:
+        import multiprocessing as mp
+
+        pool = mp.get_context("spawn").Pool(workers, initializer=_worker_init)
+        rows = pool.imap_unordered(_work, [(i, job) for i in todo])
+    n = 0
+    try:
+        for row in rows:
+            _append(path, row)
+            n += 1
+            if on_row is not None:
+                on_row(row)
+    finally:
+        if pool is not None:
+            pool.terminate()
+    return n
+
+
+def read_table(path: str | os.PathLike[str]) -> Any:
+    """A measure CSV as a DataFrame indexed by architecture index."""
+    import pandas as pd
+
+    p = Path(path)
+    if not p.exists():
+        raise FileNotFoundError(f"measure table {p} not found; compute it with robnas measure --out {p}")
+    df = pd.read_csv(p)
+    if "index" not in df.columns:
+        raise ConfigError(f"{p} is not a measure table (no 'index' column)")
+    return df.drop_duplicates("index", keep="last").set_index("index")
+
+
+def measure_columns(df: Any) -> list[str]:
+    """The value columns of a measure table (not ids, timings or provenance)."""
+    skip = set(ID_COLUMNS) | set(PROVENANCE)
+    return [c for c in df.columns if c not in skip and not c.startswith("t:")]
+
+
+def correlate_measures(
+    table: str | os.PathLike[str] | Any,
+    targets: dict[str, list[str]] | None = None,
+    root: str | os.PathLike[str] | None = None,
+) -> tuple[Any, Any, Any]:
+    """Kendall tau and Spearman rho of every measure against benchmark metrics.
+
+    Returns ``(tau, rho, n)`` DataFrames, measures as rows and ``SOURCE:METRIC`` as columns. Rows
+    are joined on the architecture index; sources that share values between isomorphic
+    architectures are read at the index itself, so any index works.
+    """
+    import numpy as np
+    import pandas as pd
+
+    from robnas.analysis.correlation import rank_correlations
+    from robnas.benchmarks import get_source
+
+    df = table if isinstance(table, pd.DataFrame) else read_table(table)
+    targets = targets or DEFAULT_TARGETS
+    cols = measure_columns(df)
+    idx = df.index.to_numpy(dtype=np.int64)
+    bench: dict[str, np.ndarray] = {}
+    for source, metrics in targets.items():
+        src = get_source(source, root)
+        for metric in metrics:
+            bench[f"{source}:{metric}"] = np.asarray(src.values(metric), dtype=np.float64)[idx]
+    joined = pd.concat(
+        [df[cols].apply(pd.to_numeric, errors="coerce").reset_index(drop=True), pd.DataFrame(bench)], axis=1
+    )
+    corr = rank_correlations(joined)
+    names = list(bench)
+    return corr.tau.loc[cols, names], corr.rho.loc[cols, names], corr.n.loc[cols, names]

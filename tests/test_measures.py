@@ -1,0 +1,281 @@
+"""Unit tests of robnas.measures on tiny NAS-Bench-201 networks (C=4, N=1) and tiny batches."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+from torch import nn
+
+from robnas.attacks import get_attack, margin
+from robnas.errors import ConfigError
+from robnas.measures import (
+    BoundState,
+    calibrate_bn,
+    certified_lower_bound,
+    certified_radius,
+    compute_measures,
+    hessian_top_eigenvalue,
+    input_jacobian,
+    interval_forward,
+    jacobian_frobenius,
+    jacobian_projection,
+    kernel_scores,
+    margin_bounds,
+    mixed_kernel,
+    per_sample_grads,
+    per_sample_grads_loop,
+    register_interval_rule,
+)
+from robnas.measures.ntk import ntk_gradients
+from robnas.measures.registry import MeasureContext
+from robnas.models import build_network
+
+ARCHS = [
+    "|nor_conv_3x3~0|+|nor_conv_3x3~0|avg_pool_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_1x1~2|",
+    "|avg_pool_3x3~0|+|nor_conv_1x1~0|skip_connect~1|+|nor_conv_1x1~0|skip_connect~1|skip_connect~2|",
+    "|nor_conv_1x1~0|+|none~0|avg_pool_3x3~1|+|nor_conv_3x3~0|none~1|skip_connect~2|",
+]
+MEAN, STD = (0.49, 0.48, 0.45), (0.25, 0.24, 0.26)
+
+
+def tiny(arch: str = ARCHS[0], seed: int = 0, classes: int = 5) -> nn.Module:
+    torch.manual_seed(seed)
+    return build_network(arch, C=4, N=1, num_classes=classes, mean=MEAN, std=STD)
+
+
+def batch(n: int = 6, size: int = 8, classes: int = 5, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    g = torch.Generator().manual_seed(seed)
+    return torch.rand((n, 3, size, size), generator=g), torch.randint(0, classes, (n,), generator=g)
+
+
+def prepared(arch: str = ARCHS[0], seed: int = 0, dtype: torch.dtype = torch.float64):
+    x, y = batch(seed=seed)
+    net = calibrate_bn(tiny(arch, seed).to(dtype), x.to(dtype))
+    return net, x.to(dtype), y
+
+
+# ------------------------------------------------------------------ Jacobian
+
+
+@pytest.mark.parametrize("arch", ARCHS)
+def test_exact_jacobian_matches_autograd_functional(arch: str) -> None:
+    net, x, _ = prepared(arch)
+    jac = input_jacobian(net, x)
+    for i in range(2):
+        ref = torch.autograd.functional.jacobian(lambda v: net(v.unsqueeze(0))[0], x[i])
+        torch.testing.assert_close(jac[i], ref)
+    torch.testing.assert_close(jacobian_frobenius(net, x), jac.flatten(1).norm(dim=1))
+
+
+def test_exact_jacobian_matches_finite_differences() -> None:
+    net, x, _ = prepared()
+    jac = input_jacobian(net, x[:1])[0]
+    h = 1e-6
+    for flat in (0, 17, 101):
+        e = torch.zeros_like(x[:1]).flatten()
+        e[flat] = h
+        e = e.view_as(x[:1])
+        fd = (net(x[:1] + e) - net(x[:1] - e))[0] / (2 * h)
+        torch.testing.assert_close(jac[:, :, :, :].flatten(1)[:, flat], fd, atol=1e-5, rtol=1e-4)
+
+
+def test_projection_estimator_is_unbiased_for_the_squared_norm() -> None:
+    net, x, _ = prepared()
+    exact = jacobian_frobenius(net, x).pow(2)
+    est = jacobian_projection(net, x, n_proj=400, generator=torch.Generator().manual_seed(1))
+    rel = (est - exact).abs() / exact
+    assert float(rel.max()) < 0.2, rel
+    one = jacobian_projection(net, x, n_proj=1, generator=torch.Generator().manual_seed(2))
+    assert torch.all(one >= 0) and torch.all(one <= exact * net(x).shape[1] + 1e-9)  # ||v^T J||^2 <= ||J||^2
+
+
+# ------------------------------------------------------------------ Hessian
+
+
+def test_hessian_power_iteration_matches_explicit_eigendecomposition() -> None:
+    torch.manual_seed(0)
+    net = tiny(ARCHS[0]).double()
+    x, y = batch(n=3, size=4)
+    x = x.double()
+    calibrate_bn(net, x)
+    lam, iters = hessian_top_eigenvalue(
+        net, x, y, max_iter=200, tol=1e-10, generator=torch.Generator().manual_seed(0)
+    )
+    assert iters > 1
+    for i in range(3):
+
+        def loss(v: torch.Tensor, i: int = i) -> torch.Tensor:
+            return nn.functional.cross_entropy(net(v.view(1, 3, 4, 4)), y[i : i + 1], reduction="sum")
+
+        h = torch.autograd.functional.hessian(loss, x[i].flatten())
+        ev = torch.linalg.eigvalsh(h)
+        assert float(ev.min()) > -1e-8  # PSD for a ReLU network with cross-entropy
+        assert math.isclose(float(lam[i]), float(ev[-1]), rel_tol=1e-4), (float(lam[i]), float(ev[-1]))
+
+
+# ------------------------------------------------------------------ NTK
+
+
+def test_batched_per_sample_grads_equal_the_loop_and_chunking() -> None:
+    net, x, _ = prepared(dtype=torch.float32)
+    loop = per_sample_grads_loop(net, x)
+    for chunk in (1, 4, 32):
+        torch.testing.assert_close(per_sample_grads(net, x, chunk=chunk), loop, atol=1e-5, rtol=1e-4)
+
+
+def test_per_sample_grads_refuse_train_mode() -> None:
+    with pytest.raises(ConfigError, match="eval mode"):
+        per_sample_grads(tiny().train(), batch()[0])
+
+
+def _ctx(net: nn.Module, x: torch.Tensor, y: torch.Tensor) -> MeasureContext:
+    return MeasureContext(net, x, y, nn.functional.cross_entropy)
+
+
+def test_ntk_kernels_symmetric_psd_and_mixed_limits() -> None:
+    net, x, y = prepared(dtype=torch.float32)
+    g0, g1, g2 = ntk_gradients(_ctx(net, x, y), "fgsm", 8 / 255)
+    assert not torch.allclose(g0, g1)  # the perturbation changes the gradients
+    k, kx, ka = g0 @ g0.T, g0 @ g1.T, g1 @ g1.T
+    for beta in (0.0, 0.3, 0.5, 1.0):
+        km = mixed_kernel(k, kx, ka, beta)
+        torch.testing.assert_close(km, km.T)
+        assert float(torch.linalg.eigvalsh(km.double())[0]) > -1e-6 * float(km.abs().max())
+        m = (1 - beta) * g0 + beta * g1  # K_all = M M^T
+        torch.testing.assert_close(km, m @ m.T, atol=1e-3, rtol=1e-4)
+    torch.testing.assert_close(mixed_kernel(k, kx, ka, 0.0), k)
+    torch.testing.assert_close(mixed_kernel(k, kx, ka, 1.0), ka)
+    with pytest.raises(ConfigError):
+        mixed_kernel(k, kx, ka, 1.5)
+    s = kernel_scores(k)
+    assert s["lmin"] > 0 and s["cond"] >= 1
+
+
+def test_ntk_measures_through_the_registry_agree_at_beta_limits() -> None:
+    x, y = batch()
+    v = compute_measures(
+        ["ntk", "ntk_adv", "ntk_mixed", "ntk_mixed_robust"],
+        lambda: build_network(ARCHS[0], C=4, N=1, num_classes=5, mean=MEAN, std=STD),
+        x, y, seed=0,
+        options={"ntk_mixed": {"beta": 0.0}, "ntk_mixed_robust": {"beta": 0.0}},
+    )  # fmt: skip
+    assert math.isclose(v["ntk_mixed.lmin"], v["ntk.lmin"], rel_tol=1e-4)
+    assert math.isclose(v["ntk_mixed_robust.lmin"], v["ntk_adv.lmin"], rel_tol=1e-4)
+    w = compute_measures(
+        ["ntk_adv", "ntk_mixed"],
+        lambda: build_network(ARCHS[0], C=4, N=1, num_classes=5, mean=MEAN, std=STD),
+        x, y, seed=0, options={"ntk_mixed": {"beta": 1.0}},
+    )  # fmt: skip
+    assert math.isclose(w["ntk_mixed.lmin"], w["ntk_adv.lmin"], rel_tol=1e-4)
+
+
+# ------------------------------------------------------------------ certified bounds
+
+
+@pytest.mark.parametrize("arch", ARCHS)
+def test_bounds_collapse_to_the_margin_at_eps_zero(arch: str) -> None:
+    net, x, y = prepared(arch)
+    exact = margin(net(x), y)
+    for method in ("ibp", "crown_ibp"):
+        torch.testing.assert_close(certified_lower_bound(net, x, y, 0.0, method), exact)
+
+
+@pytest.mark.parametrize("arch", ARCHS)
+def test_bounds_are_true_lower_bounds_and_crown_is_tighter(arch: str) -> None:
+    net, x, y = prepared(arch)
+    eps = 2e-3
+    lb = {m: margin_bounds(net, x, y, eps, m) for m in ("ibp", "crown_ibp")}
+    g = torch.Generator().manual_seed(0)
+    with torch.no_grad():
+        for _ in range(20):
+            xr = (x + (2 * torch.rand(x.shape, generator=g, dtype=x.dtype) - 1) * eps).clamp(0, 1)
+            m = margin(net(xr), y)
+            for b in lb.values():
+                assert torch.all(b.min(1).values <= m + 1e-9)
+    xa = get_attack("pgd", eps=eps, steps=10, early_stop=False)(net, x, y)
+    with torch.no_grad():
+        m_adv = margin(net(xa), y)
+    for b in lb.values():
+        assert torch.all(b.min(1).values <= m_adv + 1e-9)
+    tighter = (lb["crown_ibp"] >= lb["ibp"] - 1e-9).double().mean()
+    assert float(tighter) >= 0.5, float(tighter)
+
+
+def test_bounds_are_monotone_in_eps_and_radius_is_consistent() -> None:
+    net, x, y = prepared()
+    prev = None
+    for eps in (0.0, 1e-4, 1e-3, 1e-2):
+        b = certified_lower_bound(net, x, y, eps, "ibp")
+        if prev is not None:
+            assert torch.all(b <= prev + 1e-9)
+        prev = b
+    with torch.no_grad():
+        r = certified_radius(net, x, None, "ibp", eps_min=1e-15, steps=30)
+        pred = net(x).argmax(1)
+    assert torch.all(r > 0)
+    assert torch.all(certified_lower_bound(net, x, pred, r * 0.999, "ibp") > 0)
+    assert torch.all(certified_lower_bound(net, x, pred, r * 1.01, "ibp") <= 0)
+    r_small = certified_radius(net, x, None, "ibp", eps_min=1e-15, eps_max=float(r.min()) / 2)
+    assert torch.all(r_small <= r)  # a smaller search range never gives a larger radius
+
+
+def test_bounds_are_differentiable_and_extensible() -> None:
+    net, x, y = prepared()
+    lb = certified_lower_bound(net, x, y, 1e-3, "crown_ibp").sum()
+    lb.backward()
+    assert net.classifier.weight.grad is not None and torch.isfinite(net.classifier.weight.grad).all()
+
+    class Scale(nn.Module):
+        def forward(self, z: torch.Tensor) -> torch.Tensor:
+            return 2 * z
+
+    with pytest.raises(ConfigError, match="register_interval_rule"):
+        interval_forward(Scale(), x, x)
+
+    @register_interval_rule(Scale)
+    def _scale(m: nn.Module, lo: torch.Tensor, hi: torch.Tensor, state: BoundState):
+        return 2 * lo, 2 * hi
+
+    lo, hi = interval_forward(nn.Sequential(Scale(), nn.ReLU()), x - 1, x)
+    torch.testing.assert_close(hi, 2 * x)
+
+
+def test_bounds_need_eval_mode() -> None:
+    x, y = batch()
+    with pytest.raises(ConfigError, match="eval mode"):
+        margin_bounds(tiny().train(), x, y, 0.01)
+
+
+# ------------------------------------------------------------------ registry
+
+
+def test_registry_all_measures_finite_and_model_untouched() -> None:
+    x, y = batch()
+    net = tiny()
+    before = {k: v.clone() for k, v in net.state_dict().items()}
+    times: dict[str, float] = {}
+    vals = compute_measures("all", net, x, y, seed=0, timings=times)
+    for k, v in net.state_dict().items():
+        torch.testing.assert_close(v, before[k])
+    assert set(times) >= {"jacobian", "hessian", "ntk_mixed", "ibp", "synflow", "naswot"}
+    finite = {k for k, v in vals.items() if math.isfinite(v)}
+    assert {"jacobian", "jacobian_proj", "jacobian_top", "hessian", "ntk.lmin", "ibp", "crown_ibp"} <= finite
+    again = compute_measures(["jacobian", "ntk"], net, x, y, seed=0)
+    assert again["jacobian"] == vals["jacobian"] and again["ntk.lmin"] == vals["ntk.lmin"]
+
+
+def test_disconnected_architecture_gives_values_not_crashes() -> None:
+    arch = "|none~0|+|none~0|none~1|+|none~0|none~1|none~2|"
+    x, y = batch()
+    vals = compute_measures(["jacobian", "hessian", "ntk_mixed", "jacov", "ibp"], tiny(arch), x, y)
+    assert vals["jacobian"] == 0.0 and vals["hessian"] == 0.0
+
+
+def test_unknown_measure_and_bad_input_are_clear_errors() -> None:
+    x, y = batch()
+    with pytest.raises(ConfigError, match="unknown measure 'jacobain'"):
+        compute_measures(["jacobain"], tiny(), x, y)
+    with pytest.raises(ConfigError, match=r"\[0, 1\]"):
+        compute_measures(["jacobian"], tiny(), x * 255, y)
