@@ -9,6 +9,9 @@ from robnas.store import ResultStore, StoreSource
 
 
 def test_train_attack_build_on_digits(tmp_path):
+    from robnas.runner.train_attack import _measures_api
+
+    measures = ["jacobian"] if _measures_api() is not None else []
     cfg = load_config(
         {
             "kind": "train-attack",
@@ -19,7 +22,8 @@ def test_train_attack_build_on_digits(tmp_path):
             "seeds": [0],
             "attacks": {"fgsm": [8], "pgd": [8]},
             "corruptions": {"gaussian_noise": [3]},
-            "eval": {"examples": 64, "batch_size": 64},
+            "eval": {"examples": 64, "batch_size": 64, "measure_batch": 16},
+            "measures": measures,
             "output": str(tmp_path / "digits.sqlite"),
         }
     )
@@ -29,7 +33,7 @@ def test_train_attack_build_on_digits(tmp_path):
     assert store.integrity_check() == []
     expected = {"digits/clean", "digits/fgsm@8", "digits/pgd@8", "digits/gaussian_noise#3", "digits/params",
                 "digits/flops", "digits/train-seconds", "digits/train-accuracy"}  # fmt: skip
-    assert set(store.metrics()) == expected
+    assert set(store.metrics()) == expected | {f"digits/{m}" for m in measures}
     frame = store.query()
     assert set(frame["torch_version"]) != {"none"} and set(frame["device"]) == {"cpu"}
     assert frame["config_hash"].eq(cfg.config_hash).all()

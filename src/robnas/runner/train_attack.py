@@ -32,11 +32,17 @@ EVAL_KEYS = ("examples", "batch_size", "measure_batch")
 
 
 def _measures_api() -> Any:
-    try:
-        from robnas.measures import registry
-    except ImportError:
-        return None
-    return registry if hasattr(registry, "compute_measures") else None
+    """The module offering ``compute_measures`` and ``parse_measures``, or None if not installed."""
+    import importlib
+
+    for name in ("robnas.measures", "robnas.measures.registry"):
+        try:
+            mod = importlib.import_module(name)
+        except ImportError:
+            continue
+        if hasattr(mod, "compute_measures") and hasattr(mod, "parse_measures"):
+            return mod
+    return None
 
 
 def check(config: Any) -> None:
@@ -101,7 +107,8 @@ def run(job: Job, device: str) -> dict[str, float]:
     spec = job.spec
     ds_name = job.dataset
     training = dict(spec.get("training") or {})
-    preset = get_preset(training.pop("preset", "cpu-tiny")).replace(**training, **(spec.get("model") or {}))
+    overrides = {**training, **(spec.get("model") or {})}
+    preset = get_preset(overrides.pop("preset", "cpu-tiny")).replace(**overrides)
     ev = dict(spec.get("eval") or {})
     n_eval = ev.get("examples")
     batch = int(ev.get("batch_size", 256))
@@ -139,7 +146,9 @@ def run(job: Job, device: str) -> dict[str, float]:
         x = torch.as_tensor(test_ds.images[idx.numpy()]).float().div(255).to(device)
         y = torch.as_tensor(test_ds.labels[idx.numpy()]).long().to(device)
         values = api.compute_measures(list(spec["measures"]), make, x, y, seed=job.seed)
-        out.update({prefix + k: float(v) for k, v in values.items()})
+        # sizes come from robnas.models (count_params, count_flops): a measure of the same name
+        # (the zero-cost "params" and "flops" proxies) does not overwrite them
+        out.update({prefix + k: float(v) for k, v in values.items() if prefix + k not in out})
         torch.manual_seed(job.seed)
         model = make().to(device)
 
