@@ -63,42 +63,105 @@ def bounds_available() -> bool:
     return _bounds_module() is not None
 
 
-def register_mixed_op_rule() -> None:
-    """Teach the measures package's interval propagation the :class:`MixedOp`.
+_RULES_REGISTERED = False
 
-    ``MixedOp(x) = sum_o w_o op_o(x)`` with ``w = softmax(alpha) >= 0``: for an input box
-    ``[l, u]`` each operation gives a box ``[l_o, u_o]`` and, the weights being non-negative,
-    ``[sum_o w_o l_o, sum_o w_o u_o]`` encloses the output; the rule is differentiable in ``w``.
+
+def register_bound_rules() -> None:
+    """Teach the measures package's bound propagation (IBP and CROWN-IBP) the NB201 search cell.
+
+    ``MixedOp(x) = sum_o w_o op_o(x)`` with ``w = softmax(alpha) >= 0``. Interval rule: each
+    operation maps the input box to ``[l_o, u_o]``; the weights being non-negative,
+    ``[sum_o w_o l_o, sum_o w_o u_o]`` encloses the output. Linear (CROWN) rule: a lower bound
+    ``A . out`` of the mixed output is the ``w``-weighted sum of the operations' lower bounds of
+    ``A . op_o`` (each obtained by passing ``w_o A`` back through ``op_o``; a positive scale keeps
+    the signs that choose the ReLU relaxations). The cell rules walk the 4-node DAG like the
+    measures package's ``NB201Cell`` rules. Both are differentiable in ``w``. The weights of the
+    cell are those set by :func:`certified_margin_bound` (``cell.bound_weights``).
     """
+    global _RULES_REGISTERED
     mod = _bounds_module()
-    if mod is None:
+    if mod is None or _RULES_REGISTERED:
         return
-    from robnas.dnas.supernet import MixedOp
+    from robnas.dnas.supernet import NB201SearchCell
+    from robnas.spaces.nb201 import EDGES, NUM_NODES
 
-    register = getattr(mod, "register_interval_rule", None)
-    if register is None or getattr(mod, "_dnas_mixed_rule", False):
-        return
-
-    def mixed_rule(module: MixedOp, lower: Tensor, upper: Tensor, propagate, weights: Tensor):  # type: ignore[no-untyped-def]
+    def mixed_interval(m, weights, lower, upper, state):  # type: ignore[no-untyped-def]
         lo = hi = None
-        for w, op in zip(weights, module.ops, strict=True):
-            l_o, u_o = propagate(op, lower, upper)
-            lo = w * l_o if lo is None else lo + w * l_o
-            hi = w * u_o if hi is None else hi + w * u_o
+        for w, op in zip(weights, m.ops, strict=True):
+            a, b = mod.interval_forward(op, lower, upper, state)
+            lo = w * a if lo is None else lo + w * a
+            hi = w * b if hi is None else hi + w * b
         return lo, hi
 
-    register(MixedOp, mixed_rule)
-    mod._dnas_mixed_rule = True
+    def mixed_backward(m, weights, A, state):  # type: ignore[no-untyped-def]
+        a_in = bias = None
+        for w, op in zip(weights, m.ops, strict=True):
+            a, b = mod.linear_backward(op, w * A, state)
+            a_in = a if a_in is None else a_in + a
+            bias = b if bias is None else bias + b
+        return a_in, bias
+
+    @mod.register_interval_rule(NB201SearchCell)
+    def _cell_interval(m, lower, upper, state):  # type: ignore[no-untyped-def]
+        weights = m.bound_weights
+        nodes = [(lower, upper)]
+        for j in range(1, NUM_NODES):
+            lo = hi = None
+            for i in range(j):
+                k = EDGES.index((i, j))
+                state.in_shapes[id(m.edges[f"{i}_{j}"])] = tuple(nodes[i][0].shape[1:])
+                a, b = mixed_interval(m.edges[f"{i}_{j}"], weights[k], nodes[i][0], nodes[i][1], state)
+                lo, hi = (a, b) if lo is None else (lo + a, hi + b)
+            nodes.append((lo, hi))
+        return nodes[-1]
+
+    @mod.register_linear_rule(NB201SearchCell)
+    def _cell_backward(m, A, state):  # type: ignore[no-untyped-def]
+        weights = m.bound_weights
+        coeffs = {NUM_NODES - 1: A}
+        bias = A.new_zeros(A.shape[:2])
+        for j in range(NUM_NODES - 1, 0, -1):
+            for i in range(j):
+                k = EDGES.index((i, j))
+                a_i, b = mixed_backward(m.edges[f"{i}_{j}"], weights[k], coeffs[j], state)
+                coeffs[i] = coeffs[i] + a_i if i in coeffs else a_i
+                bias = bias + b
+        return coeffs[0], bias
+
+    _RULES_REGISTERED = True
 
 
 def certified_margin_bound(model: nn.Module, x: Tensor, y: Tensor, eps: float, method: str = "ibp") -> Tensor:
-    """Per-sample certified lower bound of the logit margin of ``model`` within ``eps`` of ``x``."""
+    """Per-sample certified lower bound of the logit margin of the NB201 supernet within ``eps``.
+
+    Computed by ``robnas.measures.bounds.certified_lower_bound`` (IBP, or ``crown_ibp``) with the
+    supernet in eval mode (BatchNorm running statistics, as the measures package requires), the
+    mode restored afterwards; differentiable in the weights and in alpha.
+    """
     mod = _bounds_module()
     if mod is None:
         raise ConfigError(
             "dsrna-cb needs the certified bounds of robnas.measures (IBP / CROWN-IBP), which are not "
             "installed in this version; use dsrna-jacobian, or update robnas"
         )
-    register_mixed_op_rule()
-    fn = mod.margin_lower_bound
-    return fn(model, x, y, eps, method=method)
+    from robnas.dnas.supernet import NB201SearchCell, NB201Supernet
+
+    if not isinstance(model, NB201Supernet):
+        raise ConfigError(
+            "dsrna-cb certifies the NB201 supernet only: the measures package has no bound rules for "
+            "the DARTS space's operations (separable and dilated convolutions, max pooling)"
+        )
+    register_bound_rules()
+    method = method.replace("-", "_")
+    (weights,) = model.arch_weights()
+    cells = [c for c in model.cells if isinstance(c, NB201SearchCell)]
+    was_training = model.training
+    model.eval()
+    try:
+        for c in cells:
+            c.bound_weights = weights
+        return mod.certified_lower_bound(model, x, y, eps, method)
+    finally:
+        for c in cells:
+            c.bound_weights = None
+        model.train(was_training)

@@ -81,6 +81,7 @@ class NB201SearchCell(nn.Module):
 
     def __init__(self, C_in: int, C_out: int, stride: int = 1, affine: bool = False, track: bool = True):
         super().__init__()
+        self.bound_weights: Tensor | None = None  # set while certified bounds are computed
         self.edges = nn.ModuleDict(
             {
                 f"{i}_{j}": MixedOp(

@@ -1,0 +1,204 @@
+"""``robnas dnas``: differentiable robust architecture search (DARTS, DSRNA, E2RNAS)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+app = typer.Typer(no_args_is_help=True, add_completion=False)
+console = Console(soft_wrap=True)
+err_console = Console(stderr=True)
+
+
+def _eps(value: float, what: str) -> float:
+    if value < 0 or value > 255:
+        raise ValueError(f"{what} is in units of 1/255 (e.g. 8), got {value}")
+    return value / 255
+
+
+@app.command("search")
+def search_cmd(
+    space: str = typer.Option("nb201", "--space", help="Search space: nb201 or darts."),
+    method: str = typer.Option(
+        "darts", "--method", help="darts, dsrna-cb, dsrna-jacobian, e2rnas or darts-at."
+    ),
+    dataset: str = typer.Option("cifar10", "--dataset", help="Dataset (cifar10, digits, ...)."),
+    epochs: int = typer.Option(5, "--epochs", help="Search epochs."),
+    C: int = typer.Option(8, "--C", help="Channels of the first stage."),
+    N: int = typer.Option(1, "--N", help="Cells per stage."),
+    batch: int = typer.Option(64, "--batch", help="Batch size (training and validation halves)."),
+    seed: int = typer.Option(0, "--seed", help="Seed (initialisation, batch order, attacks)."),
+    n_train: int = typer.Option(
+        5000, "--n-train", help="Images of the training split used (halved into train/val); 0 = all."
+    ),
+    order: str = typer.Option(
+        "first", "--order", help="Architecture gradient: first or second (unrolled) order."
+    ),
+    gamma: float = typer.Option(None, "--gamma", help="Weight of the DSRNA robustness term."),
+    eps: float = typer.Option(None, "--eps", help="Epsilon of the method's attack or bound, in 1/255 units."),
+    exclude_none: bool = typer.Option(
+        False, "--exclude-none", help="NB201: never derive 'none' (DARTS' rule)."
+    ),
+    out: str = typer.Option(
+        None, "--out", help="Run directory (checkpoints, history, result); resumes if present."
+    ),
+    device: str = typer.Option("cpu", "--device", help="cpu or cuda."),
+    root: str = typer.Option(None, "--root", help="Data root."),
+    as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
+) -> None:
+    """Search a cell by gradient descent on a supernet; resumable with the same --out."""
+    import torch
+
+    from robnas.dnas import SearchConfig, search
+    from robnas.dnas.plots import plot_alpha_trajectories
+
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise ValueError("--device cuda was given but no CUDA device is available; use --device cpu")
+    options: dict = {}
+    if gamma is not None:
+        if method not in ("dsrna-cb", "dsrna-jacobian"):
+            raise ValueError(f"--gamma applies to dsrna-cb and dsrna-jacobian, not {method}")
+        options["gamma"] = gamma
+    if eps is not None:
+        if method in ("darts", "dsrna-jacobian"):
+            raise ValueError(f"--eps applies to dsrna-cb, e2rnas and darts-at, not {method}")
+        options["eps"] = _eps(eps, "--eps")
+    cfg = SearchConfig(
+        space=space,
+        method=method,
+        dataset=dataset,
+        epochs=epochs,
+        C=C,
+        N=N,
+        batch_size=batch,
+        seed=seed,
+        n_train=n_train or None,
+        order=order,
+        exclude_none=exclude_none,
+        method_options=options,
+        device=device,
+        root=root,
+    )
+    out_dir = Path(out) if out else Path("runs") / f"dnas-{space}-{method}-s{seed}"
+    with Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[info]}"),
+        TimeRemainingColumn(),
+        console=err_console,
+        transient=True,
+    ) as bar:
+        task = bar.add_task(f"{method} on {space}", total=None, info="")
+
+        def progress(epoch: int, total_epochs: int, step: int, steps: int, rec: dict) -> None:
+            bar.update(
+                task,
+                total=total_epochs * steps,
+                completed=epoch * steps + step,
+                info=f"epoch {epoch + 1}/{total_epochs} upper {rec.get('upper', float('nan')):.3f}",
+            )
+
+        run = search(cfg, out_dir, progress=progress)
+    plot = plot_alpha_trajectories(run.history, out_dir / "alphas.png", f"{method} on {space}, seed {seed}")
+    result = json.loads((out_dir / "result.json").read_text())
+    if as_json:
+        console.print_json(json.dumps(result))
+        return
+    console.print(f"found: {result['arch']}")
+    if "index" in result:
+        console.print(f"NAS-Bench-201 index {result['index']} (uid {result['uid']})")
+    console.print(
+        f"run directory: {out_dir}  (alpha plot: {plot.name}); evaluate with `robnas dnas eval {out_dir}`"
+    )
+
+
+@app.command("eval")
+def eval_cmd(
+    target: str = typer.Argument(
+        ..., help="A search run directory, a NAS-Bench-201 cell/index or a DARTS Genotype(...)."
+    ),
+    epochs: int = typer.Option(3, "--epochs", help="DARTS genotypes: training epochs."),
+    C: int = typer.Option(8, "--C", help="DARTS genotypes: channels."),
+    layers: int = typer.Option(5, "--layers", help="DARTS genotypes: cells."),
+    n_train: int = typer.Option(2000, "--n-train", help="DARTS genotypes: training images."),
+    n_test: int = typer.Option(500, "--n-test", help="DARTS genotypes: test images attacked."),
+    seed: int = typer.Option(0, "--seed"),
+    device: str = typer.Option("cpu", "--device"),
+    root: str = typer.Option(None, "--root", help="Data root (datasets and benchmark files)."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """NB201 cells: benchmark values (jung2023, nasrobbench201, natsbench); genotypes: train and attack."""
+    from robnas.dnas.derive import Genotype
+    from robnas.dnas.evaluate import evaluate_genotype, lookup_nb201, parse_found
+
+    found = parse_found(target)
+    if isinstance(found, Genotype):
+        out_dir = Path(target) / "eval" if Path(target).is_dir() else None
+        res = evaluate_genotype(
+            found,
+            C=C,
+            layers=layers,
+            epochs=epochs,
+            n_train=n_train,
+            n_test=n_test,
+            seed=seed,
+            device=device,
+            root=root,
+            out_dir=out_dir,
+        )
+        if as_json:
+            console.print_json(json.dumps(res))
+            return
+        m = res["robustness"].get("metrics", {})
+        console.print(f"{found}\nparams {res['params']}; " + ", ".join(f"{k} {v:.3f}" for k, v in m.items()))
+        return
+    res = lookup_nb201(found, root)
+    if as_json:
+        console.print_json(json.dumps(res))
+        return
+    table = Table(title=f"{res['arch']} (index {res['index']}, uid {res['uid']})")
+    table.add_column("source")
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    for src in ("jung2023", "nasrobbench201", "natsbench"):
+        vals = res[src]
+        if "error" in vals:
+            table.add_row(src, "unavailable", vals["error"])
+            continue
+        for k, v in vals.items():
+            table.add_row(src, k, f"{v:.4f}")
+    console.print(table)
+
+
+@app.command("plot")
+def plot_cmd(
+    run_dir: str = typer.Argument(..., help="A search run directory."),
+    out: str = typer.Option(None, "--out", help="Image file (default RUN_DIR/alphas.png)."),
+) -> None:
+    """Plot softmax(alpha) per edge over the epochs of a run."""
+    from robnas.dnas.plots import load_history, plot_alpha_trajectories
+
+    path = plot_alpha_trajectories(
+        load_history(run_dir), out or Path(run_dir) / "alphas.png", Path(run_dir).name
+    )
+    console.print(f"wrote {path}")
+
+
+@app.command("methods")
+def methods_cmd() -> None:
+    """List the search methods and their options."""
+    from robnas.dnas.methods import _METHODS, available_methods
+
+    for name in available_methods():
+        cls = _METHODS[name]
+        doc = (cls.__doc__ or "").strip().splitlines()[0]
+        opts = ", ".join(
+            f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in cls.defaults.items()
+        )
+        console.print(f"[bold]{name}[/bold]: {doc}" + (f"  ({opts})" if opts else ""))
