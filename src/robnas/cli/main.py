@@ -22,6 +22,7 @@ GROUPS: dict[str, tuple[str, str]] = {
     "bench": ("robnas.cli.bench", "Robustness benchmarks: query, export, correlate, plot."),
     "search": ("robnas.cli.search", "Discrete search on a benchmark: run, compare, transfer."),
     "build": ("robnas.cli.build", "Build a benchmark: train, attack, store (resumable; local or Ray)."),
+    "dnas": ("robnas.cli.dnas", "Differentiable robust search: DARTS, DSRNA, E2RNAS (search, eval)."),
     "measure": ("robnas.cli.measure", "Measures at initialisation: compute (resumable), correlate, list."),
 }
 
