@@ -1,7 +1,7 @@
 """``robnas measure``: architecture measures at initialisation (a thin layer over
 :mod:`robnas.measures`).
 
-``robnas measure run --measures jacobian,hessian,ntk_mixed --archs sample:500 --out FILE`` computes
+``robnas measure --measures jacobian,hessian,ntk_mixed --archs sample:500 --out FILE`` computes
 and appends rows (resumable); ``robnas measure correlate FILE`` correlates them with benchmarks;
 ``robnas measure list`` lists the registry.
 """
@@ -54,8 +54,9 @@ def _parse_set(item: str) -> tuple[str, str, object]:
     return measure.strip(), key.strip(), parsed
 
 
-@app.command("run")
+@app.callback(invoke_without_command=True)
 def run(
+    ctx: typer.Context,
     measures: str = typer.Option("all", "--measures", "-m", help="Comma-separated measure names, or all."),
     archs: str = typer.Option("sample:10", "--archs", help="all, unique, sample:N or indices 0,1,2."),
     dataset: str = typer.Option("cifar10", "--dataset", help="Dataset of the batch."),
@@ -72,7 +73,13 @@ def run(
     workers: int = typer.Option(1, "--workers", help="Local worker processes (one torch thread each)."),
     root: str = typer.Option(None, "--root", help="Data root (default: $ROBNAS_DATA or the user directory)."),
 ) -> None:
-    """Compute measures for many architectures, one CSV row each as it finishes (resumable)."""
+    """Compute measures for many architectures, one CSV row each as it finishes (resumable).
+
+    ``robnas measure --measures jacobian,ntk_mixed --archs sample:500 --out FILE``; the
+    subcommands ``list`` and ``correlate`` do the rest.
+    """
+    if ctx.invoked_subcommand is not None:
+        return
     from robnas.measures import parse_measures
     from robnas.measures.study import MeasureJob, done_indices, run_measures, select_archs
 
@@ -141,9 +148,11 @@ def correlate(
         out.parent.mkdir(parents=True, exist_ok=True)
         long.to_csv(out, index=False, float_format="%.4f")
     if heatmap is not None:
-        from robnas.analysis.plots import heatmap as plot_heatmap
+        from robnas.measures.study import correlation_heatmap
 
-        plot_heatmap(tau, heatmap, title=f"Kendall tau, measures vs benchmarks (n={int(n.values.max())})")
+        correlation_heatmap(
+            tau, heatmap, title=f"Kendall tau: measures at init vs benchmarks (n={int(n.values.max())})"
+        )
     typer.echo(tau.round(3).to_string())
 
 
