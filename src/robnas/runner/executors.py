@@ -18,6 +18,8 @@ from __future__ import annotations
 import importlib
 import multiprocessing
 import os
+import signal
+import time
 from abc import ABC, abstractmethod
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
@@ -124,8 +126,14 @@ class LocalExecutor(Executor):
         return len(self._futures)
 
     def _exit_codes(self) -> list[int]:
-        procs = getattr(self._pool, "_processes", None) or {}
-        return [p.exitcode for p in list(procs.values()) if p.exitcode not in (None, 0)]
+        """Exit codes of the dead pool's workers, the one that died first in front."""
+        procs = list((getattr(self._pool, "_processes", None) or {}).values())
+        deadline = time.monotonic() + 2.0
+        for proc in procs:  # the pool terminates and joins them; wait for their exit codes
+            proc.join(timeout=max(0.0, deadline - time.monotonic()))
+        codes = [p.exitcode for p in procs if p.exitcode not in (None, 0)]
+        # after one worker dies the pool terminates the others (-SIGTERM): report the first death
+        return [c for c in codes if c != -signal.SIGTERM] or codes
 
     def _restart(self) -> None:
         if self._pool is not None:
