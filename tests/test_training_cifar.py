@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from robnas.attacks import evaluate_robustness
-from robnas.data import load_dataset
+from robnas.data import load_dataset, train_val_split
 from robnas.models import build_network
 from robnas.training import get_preset, train
 
@@ -16,7 +16,8 @@ def test_pgd_at_beats_standard_training_under_attack(shared_data, tmp_path) -> N
     threads = torch.get_num_threads()
     torch.set_num_threads(2)
     try:
-        tr = load_dataset("cifar10", "train", root=shared_data)
+        full = load_dataset("cifar10", "train", root=shared_data)
+        tr, _ = train_val_split(full, val_size=len(full) - 3000, seed=0)  # a stratified 3,000-image subset
         te = load_dataset("cifar10", "test", root=shared_data)
         info = tr.info
         res = {}
