@@ -23,18 +23,7 @@ from __future__ import annotations
 from torch import nn
 
 from robnas.models.ops import FactorizedReduce, OpFactory, Pooling, Zero
-
-DARTS_OPS: tuple[str, ...] = (
-    "none",
-    "max_pool_3x3",
-    "avg_pool_3x3",
-    "skip_connect",
-    "sep_conv_3x3",
-    "sep_conv_5x5",
-    "dil_conv_3x3",
-    "dil_conv_5x5",
-)
-"""The DARTS operations, in the order of the DARTS code's ``PRIMITIVES``."""
+from robnas.spaces.darts import DARTS_OPS
 
 
 class DilConv(nn.Module):

@@ -1,5 +1,6 @@
 """Architecture spaces (pure Python values, no torch)."""
 
+from robnas.spaces.darts import DARTS_OPS, Genotype
 from robnas.spaces.nb201 import (
     EDGES,
     NUM_ARCHS,
@@ -16,11 +17,13 @@ from robnas.spaces.nb201 import (
 )
 
 __all__ = [
+    "DARTS_OPS",
     "EDGES",
     "NUM_ARCHS",
     "NUM_UNIQUE",
     "OPS",
     "Arch",
+    "Genotype",
     "isomorphism_classes",
     "iter_archs",
     "random_arch",
