@@ -175,6 +175,43 @@ def test_linear_model_closed_form() -> None:
     assert torch.allclose(FGSM(eps)(net, x, y), corner, atol=1e-6)
 
 
+class ConstantNet(nn.Module):
+    """Logits that do not depend on the input (a learnable constant)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.logits = nn.Parameter(torch.tensor([0.3, -0.2, 0.1]))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.logits.expand(x.shape[0], -1)
+
+
+ALL_NONE = "|none~0|+|none~0|none~1|+|none~0|none~1|none~2|"
+
+
+@pytest.mark.parametrize("name", ["fgsm", "pgd"])
+def test_constant_output_model_has_zero_input_gradient(name: str) -> None:
+    """Regression: input gradients raised a RuntimeError when the output ignores the input (an
+    NB201 cell of only ``none`` edges). The gradient is zero, so without a random start the attack
+    returns the clean images; with one, it stays at its start, inside the ball."""
+    from robnas.attacks.base import input_grad
+    from robnas.models import build_network
+
+    x, y = _data(8)
+    torch.manual_seed(0)
+    for model in (ConstantNet(), build_network(ALL_NONE, C=4, N=1, num_classes=3, in_channels=1).eval()):
+        for loss in ("ce", "margin"):  # parameters trainable: x is simply not in the graph
+            _, _, g = input_grad(model, x, y, loss)
+            assert torch.equal(g, torch.zeros_like(x))
+        clean = get_attack(
+            name, eps=8 / 255, **FAST[name], **({"random_start": False} if name == "pgd" else {})
+        )
+        assert torch.equal(clean(model, x, y), x)
+        started = get_attack(name, eps=8 / 255, random_start=True, **FAST[name])(model, x, y)
+        assert float((started - x).abs().max()) <= 8 / 255 + 1e-6
+        assert all(p.grad is None for p in model.parameters())
+
+
 def test_strength_orderings(trained) -> None:
     model, x, y = trained
     eps = 0.08

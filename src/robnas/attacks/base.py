@@ -145,7 +145,12 @@ def margin(logits: Tensor, y: Tensor) -> Tensor:
 
 
 def input_grad(model: nn.Module, x: Tensor, y: Tensor, loss: str = "ce") -> tuple[Tensor, Tensor, Tensor]:
-    """Per-sample loss, logits and the gradient of the summed loss with respect to ``x`` only."""
+    """Per-sample loss, logits and the gradient of the summed loss with respect to ``x`` only.
+
+    A network whose output does not depend on its input (e.g. a NAS-Bench-201 cell made only of
+    ``none`` edges) has a zero input gradient; it is returned as zeros, so every attack leaves
+    such inputs where its step rule puts them for a zero gradient instead of failing.
+    """
     x = x.detach().requires_grad_(True)
     with torch.enable_grad():
         logits = model(x)
@@ -155,7 +160,11 @@ def input_grad(model: nn.Module, x: Tensor, y: Tensor, loss: str = "ce") -> tupl
             per = -margin(logits, y)
         else:  # pragma: no cover - guarded by the callers
             raise ConfigError(f"unknown attack loss {loss!r}")
-        (g,) = torch.autograd.grad(per.sum(), x)
+        g = None
+        if per.requires_grad:  # False when the output is constant in x and the parameters are frozen
+            (g,) = torch.autograd.grad(per.sum(), x, allow_unused=True)
+    if g is None:  # x is not in the graph: the gradient is exactly zero
+        g = torch.zeros_like(x)
     return per.detach(), logits.detach(), g.detach()
 
 
