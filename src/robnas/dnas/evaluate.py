@@ -16,8 +16,8 @@ import os
 from pathlib import Path
 from typing import Any
 
-from robnas.dnas.derive import Genotype
 from robnas.errors import RobnasError
+from robnas.spaces.darts import Genotype
 from robnas.spaces.nb201 import Arch
 
 BENCH_METRICS: dict[str, tuple[str, ...]] = {
@@ -114,8 +114,8 @@ def evaluate_genotype(
 
     from robnas.attacks import evaluate_robustness
     from robnas.data import load_dataset
-    from robnas.dnas.darts_network import DARTSNetwork
     from robnas.models import count_params
+    from robnas.models.darts import DARTSNetwork
     from robnas.training import train
 
     train_ds = load_dataset(dataset, "train", root=root).take(n_train, seed=seed)

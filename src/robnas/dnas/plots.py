@@ -7,7 +7,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from robnas.dnas.darts_ops import DARTS_OPS
+from robnas.spaces.darts import DARTS_OPS
 from robnas.spaces.nb201 import EDGES, OPS
 
 

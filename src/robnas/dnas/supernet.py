@@ -27,9 +27,11 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from robnas.dnas.darts_ops import DARTS_OPERATIONS, DARTS_OPS
+from robnas.models.darts import DARTSMacro, darts_preprocess
+from robnas.models.darts_ops import DARTS_OPERATIONS
 from robnas.models.nb201 import NB201Cell, NB201Network
-from robnas.models.ops import OPERATIONS, FactorizedReduce, Normalize, OpFactory, ReLUConvBN
+from robnas.models.ops import OPERATIONS, OpFactory
+from robnas.spaces.darts import DARTS_OPS
 from robnas.spaces.nb201 import EDGES, NUM_NODES, OPS, Arch
 
 
@@ -207,13 +209,9 @@ class DARTSSearchCell(nn.Module):
     ) -> None:
         super().__init__()
         self.reduction = reduction
+        self.multiplier = MULTIPLIER
         factories = DARTS_OPERATIONS if factories is None else factories
-        self.preprocess0: nn.Module = (
-            FactorizedReduce(C_pp, C, 2, affine, track)
-            if reduction_prev
-            else ReLUConvBN(C_pp, C, 1, 1, 0, 1, affine, track)
-        )
-        self.preprocess1 = ReLUConvBN(C_p, C, 1, 1, 0, 1, affine, track)
+        self.preprocess0, self.preprocess1 = darts_preprocess(C_pp, C_p, C, reduction_prev, affine, track)
         self.edges = nn.ModuleList()
         for i in range(STEPS):
             for j in range(2 + i):
@@ -245,16 +243,11 @@ def _affine_count(module: nn.Module) -> int:
     return n
 
 
-def darts_layout(N: int) -> tuple[int, list[int]]:
-    """``(layers, reduction positions)`` for ``N`` normal cells per stage (DARTS: N = 2, 8 layers)."""
-    layers = 3 * N + 2
-    return layers, [N, 2 * N + 1]
-
-
-class DARTSSupernet(nn.Module):
+class DARTSSupernet(DARTSMacro):
     """DARTS' search network (``Network`` of the DARTS code) with ``N`` normal cells per stage.
 
-    Layout: [Normalize] -> conv3x3 (3C) + BN -> N normal cells -> reduction -> N normal cells ->
+    Layout (:class:`robnas.models.darts.DARTSMacro` with :class:`DARTSSearchCell` s):
+    [Normalize] -> conv3x3 (3C) + BN -> N normal cells -> reduction -> N normal cells ->
     reduction -> N normal cells -> global average pooling -> linear. Cell ``k`` takes the outputs
     of cells ``k-2`` and ``k-1``; channels double at every reduction. ``N = 2`` is DARTS' 8-cell
     search network.
@@ -274,29 +267,12 @@ class DARTSSupernet(nn.Module):
         affine: bool = False,
         track_running_stats: bool = True,
     ) -> None:
-        super().__init__()
+
+        def cell(C_pp: int, C_p: int, C: int, reduction: bool, reduction_prev: bool) -> DARTSSearchCell:
+            return DARTSSearchCell(C_pp, C_p, C, reduction, reduction_prev, None, affine, track_running_stats)
+
+        super().__init__(cell, C, 3 * N + 2, num_classes, in_channels, mean, std, stem_multiplier)
         self.C, self.N, self.num_classes = C, N, num_classes
-        self.normalize = Normalize(mean, std) if mean is not None and std is not None else None
-        c_curr = stem_multiplier * C
-        self.stem = nn.Sequential(
-            nn.Conv2d(in_channels, c_curr, 3, padding=1, bias=False), nn.BatchNorm2d(c_curr)
-        )
-        c_pp, c_p, c_curr = c_curr, c_curr, C
-        layers, reductions = darts_layout(N)
-        self.cells = nn.ModuleList()
-        reduction_prev = False
-        for i in range(layers):
-            reduction = i in reductions
-            if reduction:
-                c_curr *= 2
-            cell = DARTSSearchCell(
-                c_pp, c_p, c_curr, reduction, reduction_prev, None, affine, track_running_stats
-            )
-            self.cells.append(cell)
-            reduction_prev = reduction
-            c_pp, c_p = c_p, MULTIPLIER * c_curr
-        self.global_pooling = nn.AdaptiveAvgPool2d(1)
-        self.classifier = nn.Linear(c_p, num_classes)
         self.alpha_normal = nn.Parameter(1e-3 * torch.randn(NUM_DARTS_EDGES, len(DARTS_OPS)))
         self.alpha_reduce = nn.Parameter(1e-3 * torch.randn(NUM_DARTS_EDGES, len(DARTS_OPS)))
         self.op_names = DARTS_OPS
@@ -310,14 +286,12 @@ class DARTSSupernet(nn.Module):
     def arch_weights(self) -> list[Tensor]:
         return [F.softmax(self.alpha_normal, dim=-1), F.softmax(self.alpha_reduce, dim=-1)]
 
-    def forward(self, x: Tensor) -> Tensor:
+    def forward_cells(self, s: Tensor) -> Tensor:
         w_normal, w_reduce = self.arch_weights()
-        if self.normalize is not None:
-            x = self.normalize(x)
-        s0 = s1 = self.stem(x)
+        s0 = s1 = s
         for cell in self.cells:
             s0, s1 = s1, cell(s0, s1, w_reduce if cell.reduction else w_normal)
-        return self.classifier(self.global_pooling(s1).flatten(1))
+        return s1
 
     def expected_params(self, weights: list[Tensor] | None = None) -> Tensor:
         w_normal, w_reduce = self.arch_weights() if weights is None else weights

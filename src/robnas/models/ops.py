@@ -13,7 +13,9 @@ The operations follow NAS-Bench-201's reference implementation:
   :class:`FactorizedReduce`;
 * ``nor_conv_1x1`` and ``nor_conv_3x3``: ReLU -> Conv (no bias) -> BatchNorm (:class:`ReLUConvBN`);
 * ``avg_pool_3x3``: 3x3 average pooling, padding 1, ``count_include_pad=False``, preceded by a
-  1x1 :class:`ReLUConvBN` when the channel count changes.
+  1x1 :class:`ReLUConvBN` when the channel count changes (:class:`Pooling`).
+
+The DARTS operations (:mod:`robnas.models.darts_ops`) reuse these building blocks.
 
 Also here: the residual reduction block placed between the stages of the macro network
 (:class:`ResidualBlock`) and the input normalisation layer (:class:`Normalize`).
@@ -116,7 +118,8 @@ class FactorizedReduce(nn.Module):
 
 
 class Pooling(nn.Module):
-    """3x3 average pooling (padding 1, ``count_include_pad=False``), as NAS-Bench-201's ``POOLING``.
+    """3x3 pooling, padding 1, as NAS-Bench-201's ``POOLING``: average (``count_include_pad=False``,
+    the NAS-Bench-201 operation) or, with ``mode="max"``, max (DARTS' ``max_pool_3x3``).
 
     When ``C_in != C_out`` a 1x1 :class:`ReLUConvBN` adapts the channels first.
     """
@@ -128,12 +131,19 @@ class Pooling(nn.Module):
         stride: int = 1,
         affine: bool = True,
         track_running_stats: bool = True,
+        mode: str = "avg",
     ) -> None:
         super().__init__()
         self.preprocess = (
             None if C_in == C_out else ReLUConvBN(C_in, C_out, 1, 1, 0, 1, affine, track_running_stats)
         )
-        self.pool = nn.AvgPool2d(3, stride=stride, padding=1, count_include_pad=False)
+        self.pool: nn.Module
+        if mode == "avg":
+            self.pool = nn.AvgPool2d(3, stride=stride, padding=1, count_include_pad=False)
+        elif mode == "max":
+            self.pool = nn.MaxPool2d(3, stride=stride, padding=1)
+        else:
+            raise ValueError(f"unknown pooling mode {mode!r}; choose avg or max")
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.preprocess is not None:
@@ -183,6 +193,24 @@ OPERATIONS: dict[str, OpFactory] = {
 """NAS-Bench-201 operation name -> factory ``(C_in, C_out, stride, affine, track_running_stats)``."""
 
 
+def build_op(
+    operations: dict[str, OpFactory],
+    name: str,
+    C_in: int,
+    C_out: int,
+    stride: int = 1,
+    affine: bool = True,
+    track_running_stats: bool = True,
+    kind: str = "operation",
+) -> nn.Module:
+    """Build the operation ``name`` of the table ``operations`` (``kind`` names it in the error)."""
+    try:
+        factory = operations[name]
+    except KeyError:
+        raise ValueError(f"unknown {kind} {name!r}; known operations: {', '.join(operations)}") from None
+    return factory(C_in, C_out, stride, affine, track_running_stats)
+
+
 def make_op(
     name: str,
     C_in: int,
@@ -192,11 +220,7 @@ def make_op(
     track_running_stats: bool = True,
 ) -> nn.Module:
     """Build the operation ``name`` (a key of :data:`OPERATIONS`)."""
-    try:
-        factory = OPERATIONS[name]
-    except KeyError:
-        raise ValueError(f"unknown operation {name!r}; known operations: {', '.join(OPERATIONS)}") from None
-    return factory(C_in, C_out, stride, affine, track_running_stats)
+    return build_op(OPERATIONS, name, C_in, C_out, stride, affine, track_running_stats)
 
 
 class ResidualBlock(nn.Module):

@@ -1,0 +1,148 @@
+"""The DARTS evaluation network built from a :class:`~robnas.spaces.darts.Genotype` (Liu et al.,
+ICLR 2019, ``NetworkCIFAR``), and the macro skeleton it shares with DARTS' search network.
+
+Layout: [Normalize] -> conv3x3 (3C) + BN -> ``layers`` cells (reductions at 1/3 and 2/3 of the
+depth, channels doubling there) -> global average pooling -> linear. Each cell preprocesses the
+outputs of the two previous cells to C channels, computes 4 nodes, each the sum of two
+operations of the genotype, and concatenates the nodes of ``*_concat``. Omitted at this scale:
+the auxiliary head and drop-path (both training regularisers of the paper's 600-epoch runs).
+
+:class:`DARTSMacro` is the skeleton (stem, cell stack with its channel bookkeeping, head); the
+cells come from a factory, so that the search supernet (:class:`robnas.dnas.DARTSSupernet`)
+builds its mixed-operation cells in the same skeleton.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import torch
+from torch import Tensor, nn
+
+from robnas.models.darts_ops import darts_op
+from robnas.models.ops import FactorizedReduce, Normalize, ReLUConvBN
+from robnas.spaces.darts import Genotype
+
+DARTSCellFactory = Callable[[int, int, int, bool, bool], nn.Module]
+"""``factory(C_pp, C_p, C, reduction, reduction_prev) -> cell``; the cell has ``multiplier``
+(its output has ``multiplier * C`` channels) and ``reduction`` attributes."""
+
+
+def reduction_layers(layers: int) -> tuple[int, int]:
+    """The positions of the two reduction cells in a stack of ``layers`` cells (1/3 and 2/3)."""
+    return layers // 3, 2 * layers // 3
+
+
+def darts_preprocess(
+    C_pp: int, C_p: int, C: int, reduction_prev: bool, affine: bool = True, track_running_stats: bool = True
+) -> tuple[nn.Module, nn.Module]:
+    """A DARTS cell's input adapters: the outputs of cells ``k-2`` and ``k-1`` to ``C`` channels
+    (the former also halved in size after a reduction cell)."""
+    pre0: nn.Module = (
+        FactorizedReduce(C_pp, C, 2, affine, track_running_stats)
+        if reduction_prev
+        else ReLUConvBN(C_pp, C, 1, 1, 0, 1, affine, track_running_stats)
+    )
+    return pre0, ReLUConvBN(C_p, C, 1, 1, 0, 1, affine, track_running_stats)
+
+
+class DARTSCell(nn.Module):
+    """One cell of the evaluation network (affine BatchNorms)."""
+
+    def __init__(
+        self, genotype: Genotype, C_pp: int, C_p: int, C: int, reduction: bool, reduction_prev: bool
+    ):
+        super().__init__()
+        self.reduction = reduction
+        self.preprocess0, self.preprocess1 = darts_preprocess(C_pp, C_p, C, reduction_prev)
+        edges = genotype.reduce if reduction else genotype.normal
+        self.concat = genotype.reduce_concat if reduction else genotype.normal_concat
+        self.inputs = [src for _, src in edges]
+        self.ops = nn.ModuleList([darts_op(op, C, C, 2 if reduction and src < 2 else 1) for op, src in edges])
+        self.multiplier = len(self.concat)
+
+    def forward(self, s0: Tensor, s1: Tensor) -> Tensor:
+        states = [self.preprocess0(s0), self.preprocess1(s1)]
+        for i in range(len(self.ops) // 2):
+            a, b = 2 * i, 2 * i + 1
+            states.append(self.ops[a](states[self.inputs[a]]) + self.ops[b](states[self.inputs[b]]))
+        return torch.cat([states[i] for i in self.concat], dim=1)
+
+
+class DARTSMacro(nn.Module):
+    """[Normalize] -> conv3x3 (``stem_multiplier * C``) + BN -> ``layers`` cells of ``cell_factory``
+    -> global average pooling -> linear.
+
+    Cell ``k`` takes the outputs of cells ``k-2`` and ``k-1``; channels double at the reductions
+    (:func:`reduction_layers`). Subclasses whose cells take more inputs override
+    :meth:`forward_cells`.
+    """
+
+    def __init__(
+        self,
+        cell_factory: DARTSCellFactory,
+        C: int,
+        layers: int,
+        num_classes: int = 10,
+        in_channels: int = 3,
+        mean: Sequence[float] | None = None,
+        std: Sequence[float] | None = None,
+        stem_multiplier: int = 3,
+    ) -> None:
+        super().__init__()
+        self.normalize = Normalize(mean, std) if mean is not None and std is not None else None
+        c_curr = stem_multiplier * C
+        self.stem = nn.Sequential(
+            nn.Conv2d(in_channels, c_curr, 3, padding=1, bias=False), nn.BatchNorm2d(c_curr)
+        )
+        c_pp, c_p, c_curr = c_curr, c_curr, C
+        reductions = reduction_layers(layers)
+        self.cells = nn.ModuleList()
+        reduction_prev = False
+        for i in range(layers):
+            reduction = i in reductions
+            if reduction:
+                c_curr *= 2
+            cell = cell_factory(c_pp, c_p, c_curr, reduction, reduction_prev)
+            self.cells.append(cell)
+            reduction_prev = reduction
+            c_pp, c_p = c_p, cell.multiplier * c_curr
+        self.global_pooling = nn.AdaptiveAvgPool2d(1)
+        self.classifier = nn.Linear(c_p, num_classes)
+
+    def forward_cells(self, s: Tensor) -> Tensor:
+        """The cell stack on the stem's output ``s``."""
+        s0 = s1 = s
+        for cell in self.cells:
+            s0, s1 = s1, cell(s0, s1)
+        return s1
+
+    def forward(self, x: Tensor) -> Tensor:
+        if self.normalize is not None:
+            x = self.normalize(x)
+        out = self.forward_cells(self.stem(x))
+        return self.classifier(self.global_pooling(out).flatten(1))
+
+
+class DARTSNetwork(DARTSMacro):
+    """DARTS' CIFAR evaluation network for ``genotype`` (``layers = 3N + 2``; DARTS: C=36, 20 layers)."""
+
+    def __init__(
+        self,
+        genotype: Genotype,
+        C: int = 16,
+        layers: int = 8,
+        num_classes: int = 10,
+        in_channels: int = 3,
+        mean: Sequence[float] | None = None,
+        std: Sequence[float] | None = None,
+        stem_multiplier: int = 3,
+    ) -> None:
+        if layers < 3:
+            raise ValueError(f"a DARTS network needs at least 3 layers (two are reductions), got {layers}")
+
+        def cell(C_pp: int, C_p: int, C: int, reduction: bool, reduction_prev: bool) -> DARTSCell:
+            return DARTSCell(genotype, C_pp, C_p, C, reduction, reduction_prev)
+
+        super().__init__(cell, C, layers, num_classes, in_channels, mean, std, stem_multiplier)
+        self.genotype = genotype
