@@ -289,3 +289,17 @@ def test_other_datasets_of_the_zero_cost_file(zc, dataset: str, classes: int, si
             model = NB201Network(arch, num_classes=classes)
             assert count_params(model) == params
             assert count_flops(model, (3, size, size)) == flops
+
+
+def test_cell_factory_builds_the_cells() -> None:
+    calls: list[tuple[int, int, int]] = []
+
+    def factory(c_in: int, c_out: int, stride: int) -> torch.nn.Module:
+        calls.append((c_in, c_out, stride))
+        return torch.nn.Identity()
+
+    model = NB201Network(None, C=4, N=2, cell_factory=factory)
+    assert calls == [(4, 4, 1)] * 2 + [(8, 8, 1)] * 2 + [(16, 16, 1)] * 2
+    assert model.arch is None and model(torch.rand(1, 3, 8, 8)).shape == (1, 10)
+    with pytest.raises(ValueError, match="cannot read an architecture from None"):
+        NB201Network(None, C=4, N=1)

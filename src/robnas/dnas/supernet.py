@@ -4,7 +4,7 @@ A :class:`MixedOp` holds every candidate operation of one edge and returns their
 ``sum_o w_o op_o(x)`` with ``w = softmax(alpha_edge)``. Two supernets:
 
 * :class:`NB201Supernet` -- the NAS-Bench-201 macro network (Dong and Yang, ICLR 2020) of
-  :class:`robnas.models.NB201Network`, whose cells are replaced by :class:`NB201SearchCell` (one
+  :class:`robnas.models.NB201Network`, built with :class:`NB201SearchCell` s as its cells (one
   mixed operation per edge, the 5 NAS-Bench-201 operations); one ``alpha`` of shape ``[6, 5]``
   shared by all cells, as in NAS-Bench-201's DARTS baseline;
 * :class:`DARTSSupernet` -- DARTS' search network: a 3C stem, normal and reduction cells (the
@@ -29,7 +29,7 @@ from torch import Tensor, nn
 
 from robnas.models.darts import DARTSMacro, darts_preprocess
 from robnas.models.darts_ops import DARTS_OPERATIONS
-from robnas.models.nb201 import NB201Cell, NB201Network
+from robnas.models.nb201 import NB201Network
 from robnas.models.ops import OPERATIONS, OpFactory
 from robnas.spaces.darts import DARTS_OPS
 from robnas.spaces.nb201 import EDGES, NUM_NODES, OPS, Arch
@@ -112,8 +112,8 @@ class NB201SearchCell(nn.Module):
 class NB201Supernet(NB201Network):
     """The NAS-Bench-201 network with :class:`NB201SearchCell` s (see the module docstring).
 
-    Built by composing :class:`~robnas.models.NB201Network` (stem, residual blocks, classifier)
-    with search cells in place of its cells.
+    :class:`~robnas.models.NB201Network` (stem, residual blocks, classifier) whose cell factory
+    builds search cells; they take the architecture weights in :meth:`forward_cells`.
     """
 
     space = "nb201"
@@ -129,16 +129,11 @@ class NB201Supernet(NB201Network):
         affine: bool = False,
         track_running_stats: bool = True,
     ) -> None:
-        # the macro skeleton of an all-``none`` cell (no cell parameters), cells replaced below
-        super().__init__(Arch((0,) * len(EDGES)), C, N, num_classes, in_channels, mean, std)
-        cells = []
-        for cell in self.cells:
-            if isinstance(cell, NB201Cell):
-                c = cell.ops["0_1"].C_out  # type: ignore[union-attr]
-                cells.append(NB201SearchCell(c, c, 1, affine, track_running_stats))
-            else:
-                cells.append(cell)
-        self.cells = nn.Sequential(*cells)
+        def cell(C_in: int, C_out: int, stride: int) -> NB201SearchCell:
+            return NB201SearchCell(C_in, C_out, stride, affine, track_running_stats)
+
+        # the stem, residual blocks and head keep NB201Network's affine BatchNorms (as before)
+        super().__init__(None, C, N, num_classes, in_channels, mean, std, cell_factory=cell)
         self.alpha = nn.Parameter(1e-3 * torch.randn(len(EDGES), len(OPS)))
         self.op_names = OPS
 
@@ -151,15 +146,11 @@ class NB201Supernet(NB201Network):
     def arch_weights(self) -> list[Tensor]:
         return [F.softmax(self.alpha, dim=-1)]
 
-    def forward(self, x: Tensor) -> Tensor:
+    def forward_cells(self, x: Tensor) -> Tensor:
         (weights,) = self.arch_weights()
-        if self.normalize is not None:
-            x = self.normalize(x)
-        out = self.stem(x)
         for cell in self.cells:
-            out = cell(out, weights) if isinstance(cell, NB201SearchCell) else cell(out)
-        out = self.global_pooling(self.lastact(out))
-        return self.classifier(out.flatten(1))
+            x = cell(x, weights) if isinstance(cell, NB201SearchCell) else cell(x)
+        return x
 
     def expected_params(self, weights: list[Tensor] | None = None) -> Tensor:
         """Expected parameter count of the derived network under ``softmax(alpha)`` (differentiable)."""

@@ -19,7 +19,7 @@ that by default so that its counts follow NAS-Bench-201's.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import torch
@@ -30,6 +30,9 @@ from robnas.models.sizes import Convention
 from robnas.spaces.nb201 import EDGES, NUM_NODES, Arch
 
 OUTPUT = NUM_NODES - 1
+
+CellFactory = Callable[[int, int, int], nn.Module]
+"""``factory(C_in, C_out, stride) -> cell``: builds the cells of :class:`NB201Network`'s stages."""
 
 
 def _live_nodes(edges: dict[tuple[int, int], str]) -> set[int]:
@@ -122,6 +125,9 @@ class NB201Network(nn.Module):
         mean, std: if given (one value per input channel), a :class:`~robnas.models.ops.Normalize`
             layer is the first layer, so that the model takes pixels in [0, 1].
         affine, track_running_stats: passed to every BatchNorm of the cells and residual blocks.
+        cell_factory: builds each cell from ``(C_in, C_out, stride)`` in place of
+            :class:`NB201Cell` (``arch`` may then be None); a supernet builds its search cells so,
+            and overrides :meth:`forward_cells` if they take more than one input.
 
     The forward pass returns logits of shape ``(batch, num_classes)`` for any input of at least
     1x1 pixels (global pooling makes the classifier independent of the resolution).
@@ -129,7 +135,7 @@ class NB201Network(nn.Module):
 
     def __init__(
         self,
-        arch: Arch | str | int,
+        arch: Arch | str | int | None,
         C: int = 16,
         N: int = 5,
         num_classes: int = 10,
@@ -138,6 +144,7 @@ class NB201Network(nn.Module):
         std: Sequence[float] | None = None,
         affine: bool = True,
         track_running_stats: bool = True,
+        cell_factory: CellFactory | None = None,
     ) -> None:
         super().__init__()
         for name, value, low in (("C", C, 1), ("N", N, 0), ("num_classes", num_classes, 1)):
@@ -145,7 +152,10 @@ class NB201Network(nn.Module):
                 raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
         if isinstance(in_channels, bool) or not isinstance(in_channels, int) or in_channels < 1:
             raise ValueError(f"in_channels must be an integer >= 1, got {in_channels!r}")
-        self.arch = Arch.parse(arch)
+        self.arch: Arch | None = None
+        if cell_factory is None or arch is not None:
+            self.arch = Arch.parse(arch)  # type: ignore[arg-type]  # None without a factory: a clear error
+        make_cell = cell_factory or self._arch_cell_factory(affine, track_running_stats)
         self.C, self.N, self.num_classes, self.in_channels = C, N, num_classes, in_channels
 
         if (mean is None) != (std is None):
@@ -169,22 +179,36 @@ class NB201Network(nn.Module):
             if stage > 0:
                 cells.append(ResidualBlock(c_prev, c, 2, affine, track_running_stats))
             for _ in range(N):
-                cells.append(NB201Cell(self.arch, c, c, 1, affine, track_running_stats))
+                cells.append(make_cell(c, c, 1))
             c_prev = c
         self.cells = nn.Sequential(*cells)
         self.lastact = nn.Sequential(nn.BatchNorm2d(c_prev), nn.ReLU(inplace=False))
         self.global_pooling = nn.AdaptiveAvgPool2d(1)
         self.classifier = nn.Linear(c_prev, num_classes)
 
+    def _arch_cell_factory(self, affine: bool, track_running_stats: bool) -> CellFactory:
+        arch = self.arch
+        assert arch is not None
+
+        def factory(C_in: int, C_out: int, stride: int) -> nn.Module:
+            return NB201Cell(arch, C_in, C_out, stride, affine, track_running_stats)
+
+        return factory
+
+    def forward_cells(self, x: torch.Tensor) -> torch.Tensor:
+        """The cells and residual blocks on the stem's output ``x``."""
+        return self.cells(x)
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.normalize is not None:
             x = self.normalize(x)
-        out = self.cells(self.stem(x))
+        out = self.forward_cells(self.stem(x))
         out = self.global_pooling(self.lastact(out))
         return self.classifier(out.flatten(1))
 
     def extra_repr(self) -> str:
-        return f"arch={self.arch.string}, C={self.C}, N={self.N}, num_classes={self.num_classes}"
+        arch = "" if self.arch is None else f"arch={self.arch.string}, "
+        return f"{arch}C={self.C}, N={self.N}, num_classes={self.num_classes}"
 
 
 def build_network(arch: Arch | str | int, **kwargs: Any) -> NB201Network:
