@@ -1,7 +1,13 @@
-"""Unit tests of robnas.measures on tiny NAS-Bench-201 networks (C=4, N=1) and tiny batches."""
+"""Unit tests of robnas.measures on tiny NAS-Bench-201 networks (C=4, N=1) and tiny batches.
+
+Speed on a shared two-core machine: torch runs on one thread in this module (thread contention
+made small-model work about ten times slower), and the calibrated networks are built once per
+(architecture, dtype) by the ``nets`` fixture; tests that change a network work on a copy.
+"""
 
 from __future__ import annotations
 
+import copy
 import math
 
 import pytest
@@ -27,6 +33,7 @@ from robnas.measures import (
     per_sample_grads,
     per_sample_grads_loop,
     register_interval_rule,
+    top_logit_gradient_norm,
 )
 from robnas.measures.ntk import ntk_gradients
 from robnas.measures.registry import MeasureContext
@@ -56,12 +63,37 @@ def prepared(arch: str = ARCHS[0], seed: int = 0, dtype: torch.dtype = torch.flo
     return net, x.to(dtype), y
 
 
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+@pytest.fixture(scope="module")
+def nets():
+    """``nets(arch, dtype)``: the calibrated network of :func:`prepared` and its batch, built once.
+
+    Shared by the tests of this module: a test that changes the network (gradients, weights)
+    must ``copy.deepcopy`` it first.
+    """
+    cache: dict[tuple[str, torch.dtype], tuple[nn.Module, torch.Tensor, torch.Tensor]] = {}
+
+    def get(arch: str = ARCHS[0], dtype: torch.dtype = torch.float64):
+        if (arch, dtype) not in cache:
+            cache[(arch, dtype)] = prepared(arch, dtype=dtype)
+        return cache[(arch, dtype)]
+
+    return get
+
+
 # ------------------------------------------------------------------ Jacobian
 
 
 @pytest.mark.parametrize("arch", ARCHS)
-def test_exact_jacobian_matches_autograd_functional(arch: str) -> None:
-    net, x, _ = prepared(arch)
+def test_exact_jacobian_matches_autograd_functional(arch: str, nets) -> None:
+    net, x, _ = nets(arch)
     jac = input_jacobian(net, x)
     for i in range(2):
         ref = torch.autograd.functional.jacobian(lambda v: net(v.unsqueeze(0))[0], x[i])
@@ -69,8 +101,8 @@ def test_exact_jacobian_matches_autograd_functional(arch: str) -> None:
     torch.testing.assert_close(jacobian_frobenius(net, x), jac.flatten(1).norm(dim=1))
 
 
-def test_exact_jacobian_matches_finite_differences() -> None:
-    net, x, _ = prepared()
+def test_exact_jacobian_matches_finite_differences(nets) -> None:
+    net, x, _ = nets()
     jac = input_jacobian(net, x[:1])[0]
     h = 1e-6
     for flat in (0, 17, 101):
@@ -81,14 +113,46 @@ def test_exact_jacobian_matches_finite_differences() -> None:
         torch.testing.assert_close(jac[:, :, :, :].flatten(1)[:, flat], fd, atol=1e-5, rtol=1e-4)
 
 
-def test_projection_estimator_is_unbiased_for_the_squared_norm() -> None:
-    net, x, _ = prepared()
+def test_projection_estimator_is_unbiased_for_the_squared_norm(nets) -> None:
+    net, x, _ = nets()
     exact = jacobian_frobenius(net, x).pow(2)
     est = jacobian_projection(net, x, n_proj=400, generator=torch.Generator().manual_seed(1))
     rel = (est - exact).abs() / exact
     assert float(rel.max()) < 0.2, rel
     one = jacobian_projection(net, x, n_proj=1, generator=torch.Generator().manual_seed(2))
     assert torch.all(one >= 0) and torch.all(one <= exact * net(x).shape[1] + 1e-9)  # ||v^T J||^2 <= ||J||^2
+
+
+def test_top_logit_gradient_norm_create_graph_matches_finite_differences(nets) -> None:
+    """DSRNA's Jacobian term with ``create_graph=True`` is differentiable in the parameters."""
+    net, x, _ = nets()
+    net = copy.deepcopy(net)  # the finite differences change weights in place
+    plain = top_logit_gradient_norm(net, x)
+    assert plain.grad_fn is None and not plain.requires_grad
+    val = top_logit_gradient_norm(net, x, create_graph=True)
+    assert val.grad_fn is not None
+    torch.testing.assert_close(val.detach(), plain)
+    top = net(x).argmax(1)
+    with torch.no_grad():
+        val = top_logit_gradient_norm(net, x, create_graph=True)  # the graph is kept under no_grad too
+    assert val.grad_fn is not None
+    params = dict(net.named_parameters())
+    names = ["classifier.weight", "cells.0.ops.0_1.op.1.weight", "stem.0.weight"]
+    grads = torch.autograd.grad(val.sum(), [params[n] for n in names])
+    h = 1e-6
+    for name, grad in zip(names, grads, strict=True):
+        p = params[name]
+        assert float(grad.abs().max()) > 0, name
+        for flat in (0, p.numel() // 2, p.numel() - 1):
+            with torch.no_grad():
+                p.view(-1)[flat] += h
+                up = float(top_logit_gradient_norm(net, x).sum())
+                p.view(-1)[flat] -= 2 * h
+                down = float(top_logit_gradient_norm(net, x).sum())
+                p.view(-1)[flat] += h
+                assert torch.equal(net(x).argmax(1), top)  # the same top logit on both sides
+            fd = (up - down) / (2 * h)
+            assert math.isclose(float(grad.reshape(-1)[flat]), fd, rel_tol=1e-4, abs_tol=1e-7), (name, flat)
 
 
 # ------------------------------------------------------------------ Hessian
@@ -118,8 +182,8 @@ def test_hessian_power_iteration_matches_explicit_eigendecomposition() -> None:
 # ------------------------------------------------------------------ NTK
 
 
-def test_batched_per_sample_grads_equal_the_loop_and_chunking() -> None:
-    net, x, _ = prepared(dtype=torch.float32)
+def test_batched_per_sample_grads_equal_the_loop_and_chunking(nets) -> None:
+    net, x, _ = nets(dtype=torch.float32)
     loop = per_sample_grads_loop(net, x)
     for chunk in (1, 4, 32):
         torch.testing.assert_close(per_sample_grads(net, x, chunk=chunk), loop, atol=1e-5, rtol=1e-4)
@@ -134,8 +198,8 @@ def _ctx(net: nn.Module, x: torch.Tensor, y: torch.Tensor) -> MeasureContext:
     return MeasureContext(net, x, y, nn.functional.cross_entropy)
 
 
-def test_ntk_kernels_symmetric_psd_and_mixed_limits() -> None:
-    net, x, y = prepared(dtype=torch.float32)
+def test_ntk_kernels_symmetric_psd_and_mixed_limits(nets) -> None:
+    net, x, y = nets(dtype=torch.float32)
     g0, g1, g2 = ntk_gradients(_ctx(net, x, y), "fgsm", 8 / 255)
     assert not torch.allclose(g0, g1)  # the perturbation changes the gradients
     k, kx, ka = g0 @ g0.T, g0 @ g1.T, g1 @ g1.T
@@ -175,16 +239,16 @@ def test_ntk_measures_through_the_registry_agree_at_beta_limits() -> None:
 
 
 @pytest.mark.parametrize("arch", ARCHS)
-def test_bounds_collapse_to_the_margin_at_eps_zero(arch: str) -> None:
-    net, x, y = prepared(arch)
+def test_bounds_collapse_to_the_margin_at_eps_zero(arch: str, nets) -> None:
+    net, x, y = nets(arch)
     exact = margin(net(x), y)
     for method in ("ibp", "crown_ibp"):
         torch.testing.assert_close(certified_lower_bound(net, x, y, 0.0, method), exact)
 
 
 @pytest.mark.parametrize("arch", ARCHS)
-def test_bounds_are_true_lower_bounds_and_crown_is_tighter(arch: str) -> None:
-    net, x, y = prepared(arch)
+def test_bounds_are_true_lower_bounds_and_crown_is_tighter(arch: str, nets) -> None:
+    net, x, y = nets(arch)
     eps = 2e-3
     lb = {m: margin_bounds(net, x, y, eps, m) for m in ("ibp", "crown_ibp")}
     g = torch.Generator().manual_seed(0)
@@ -203,8 +267,8 @@ def test_bounds_are_true_lower_bounds_and_crown_is_tighter(arch: str) -> None:
     assert float(tighter) >= 0.5, float(tighter)
 
 
-def test_bounds_are_monotone_in_eps_and_radius_is_consistent() -> None:
-    net, x, y = prepared()
+def test_bounds_are_monotone_in_eps_and_radius_is_consistent(nets) -> None:
+    net, x, y = nets()
     prev = None
     for eps in (0.0, 1e-4, 1e-3, 1e-2):
         b = certified_lower_bound(net, x, y, eps, "ibp")
@@ -221,8 +285,9 @@ def test_bounds_are_monotone_in_eps_and_radius_is_consistent() -> None:
     assert torch.all(r_small <= r)  # a smaller search range never gives a larger radius
 
 
-def test_bounds_are_differentiable_and_extensible() -> None:
-    net, x, y = prepared()
+def test_bounds_are_differentiable_and_extensible(nets) -> None:
+    net, x, y = nets()
+    net = copy.deepcopy(net)  # backward() below writes .grad
     lb = certified_lower_bound(net, x, y, 1e-3, "crown_ibp").sum()
     lb.backward()
     assert net.classifier.weight.grad is not None and torch.isfinite(net.classifier.weight.grad).all()

@@ -67,16 +67,23 @@ def jacobian_projection(
     return (k * rows.flatten(2).pow(2).sum(2).mean(0)).detach()
 
 
-def top_logit_gradient_norm(model: nn.Module, x: Tensor) -> Tensor:
-    """Per-sample ``||d max_k f_k(x) / d x||_2`` (``[B]``), DSRNA's Jacobian term."""
+def top_logit_gradient_norm(model: nn.Module, x: Tensor, create_graph: bool = False) -> Tensor:
+    """Per-sample ``||d max_k f_k(x) / d x||_2`` (``[B]``), DSRNA's Jacobian term.
+
+    With ``create_graph=True`` the result keeps its graph (double backward), so it can be
+    differentiated with respect to the model's parameters, e.g. the architecture parameters of a
+    DSRNA supernet; otherwise it is detached. A network whose output ignores its input gives zeros.
+    """
     xr = x.detach().requires_grad_(True)
     with torch.enable_grad():
-        logits = model(xr)
-        top = logits.max(dim=1).values
-        (g,) = torch.autograd.grad(top.sum(), xr, allow_unused=True)
-    if g is None:
-        return x.new_zeros(x.shape[0])
-    return g.flatten(1).norm(dim=1)
+        top = model(xr).max(dim=1).values
+        g = None
+        if top.requires_grad:
+            (g,) = torch.autograd.grad(top.sum(), xr, create_graph=create_graph, allow_unused=True)
+        if g is None:  # the output does not depend on the input
+            return x.new_zeros(x.shape[0])
+        norm = g.flatten(1).norm(dim=1)
+    return norm if create_graph else norm.detach()
 
 
 @register_measure(

@@ -109,7 +109,8 @@ def grad_norm(ctx: MeasureContext) -> float:
 
 def jacov_score(jac: np.ndarray, k: float = 1e-5) -> float:
     """Mellor et al. (v1): ``-sum(log(s + k) + 1/(s + k))`` over the eigenvalues of ``corrcoef(jac)``."""
-    corr = np.corrcoef(jac)
+    with np.errstate(invalid="ignore", divide="ignore"):  # constant rows (zero gradients): nan -> 0
+        corr = np.corrcoef(jac)
     corr = np.nan_to_num(corr, nan=0.0)
     s = np.linalg.eigvalsh(corr)
     return float(-np.sum(np.log(s + k) + 1.0 / (s + k)))
