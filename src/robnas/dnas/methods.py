@@ -48,7 +48,6 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from robnas.attacks import get_attack
 from robnas.dnas.mgda import min_norm_weights, normalise_gradients
 from robnas.dnas.robustness import certified_margin_bound, jacobian_norm
 from robnas.errors import ConfigError
@@ -148,8 +147,12 @@ class DSRNAJacobian(SearchMethod):
         return {"ce": 1.0, "jacobian": float(self.options["gamma"])}, {}
 
 
-def _pgd(eps: float, steps: int, seed: int):  # type: ignore[no-untyped-def]
-    return get_attack("pgd", eps=eps, steps=steps, step_size=eps / 2, early_stop=False, seed=seed)
+def _pgd_ce(options: dict[str, Any], model: nn.Module, x: Tensor, y: Tensor, seed: int) -> Tensor:
+    """CE on PGD examples (``options``: eps, steps; step eps/2): training's PGD-AT objective."""
+    from robnas.training import PGDAT
+
+    objective = PGDAT(eps=options["eps"], step_size=options["eps"] / 2, steps=options["steps"])
+    return objective(model, x, y, seed).loss
 
 
 @register_method("e2rnas")
@@ -170,8 +173,7 @@ class E2RNAS(SearchMethod):
         if "acc" in chosen:
             out["acc"] = F.cross_entropy(model(x), y)
         if "rob" in chosen:
-            x_adv = _pgd(self.options["eps"], self.options["steps"], seed)(model, x, y)
-            out["rob"] = F.cross_entropy(model(x_adv), y)
+            out["rob"] = _pgd_ce(self.options, model, x, y, seed)
         if "size" in chosen:
             out["size"] = self.size_loss(model)
         return out
@@ -221,9 +223,4 @@ class DARTSAT(SearchMethod):
     defaults: ClassVar[dict[str, Any]] = {"eps": 8 / 255, "steps": 3}
 
     def lower_loss(self, model: nn.Module, x: Tensor, y: Tensor, seed: int) -> Tensor:
-        from robnas.training import PGDAT
-
-        objective = PGDAT(
-            eps=self.options["eps"], step_size=self.options["eps"] / 2, steps=self.options["steps"]
-        )
-        return objective(model, x, y, seed).loss
+        return _pgd_ce(self.options, model, x, y, seed)
