@@ -45,7 +45,7 @@ def apgd_checkpoints(n_iter: int) -> list[int]:
     return [w for w in out if 0 < w <= n_iter]
 
 
-@register_attack("apgd", "apgd-ce", "aa_apgd-ce")
+@register_attack("apgd-ce", "apgd", "aa_apgd-ce")
 class APGD(Attack):
     """APGD-CE (untargeted, cross-entropy); see the module docstring."""
 

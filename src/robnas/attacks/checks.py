@@ -27,7 +27,7 @@ from robnas.attacks.base import attack_mode
 if TYPE_CHECKING:
     from robnas.attacks.evaluate import RobustnessResult
 
-GRADIENT_ATTACKS = ("fgsm", "pgd", "apgd")
+GRADIENT_ATTACKS = ("fgsm", "pgd", "apgd-ce")
 
 
 @dataclass

@@ -17,7 +17,7 @@ from torch import Tensor, nn
 
 from robnas.attacks.base import Attack, get_attack, predict, register_attack
 
-DEFAULT_MEMBERS = ("apgd", "square")
+DEFAULT_MEMBERS = ("apgd-ce", "square")
 
 
 @register_attack("ensemble", "apgd+square")
