@@ -1,15 +1,11 @@
-"""``robnas quickstart``: a small end-to-end run on data that needs no download.
+"""``robnas quickstart``: build, attack and report a small robustness benchmark, offline.
 
-Today it samples architectures from the NAS-Bench-201 space, builds their networks for the
-chosen dataset (scikit-learn's bundled ``digits`` by default, or a CIFAR-10 folder), and reports
-size, FLOPs and a timed forward pass on real images. Training, attacks and measures join it as
-their packages land.
+A thin layer over :func:`robnas.runner.quickstart.quickstart_config`, :func:`robnas.runner.build`
+and :mod:`robnas.analysis.report`.
 """
 
 from __future__ import annotations
 
-import json
-import time
 from pathlib import Path
 
 import typer
@@ -18,78 +14,82 @@ from rich.table import Table
 
 
 def quickstart(
-    n: int = typer.Option(5, "-n", "--num-archs", min=1, max=100, help="Architectures to sample."),
-    seed: int = typer.Option(0, help="Seed for sampling and initialisation."),
-    dataset: str = typer.Option("digits", help="Dataset name (digits needs no download)."),
-    root: str = typer.Option(None, help="Data root (default: $ROBNAS_DATA or the per-user directory)."),
-    channels: int = typer.Option(16, "--C", min=1, help="Channels of the first stage (NAS-Bench-201: 16)."),
-    cells: int = typer.Option(5, "--N", min=1, help="Cells per stage (NAS-Bench-201: 5)."),
-    batch_size: int = typer.Option(64, min=1, help="Batch size of the forward pass."),
-    device: str = typer.Option("cpu", help="Torch device, e.g. cpu or cuda."),
-    out: Path = typer.Option(Path("quickstart-out"), help="Folder for the results (JSON)."),
+    n: int = typer.Option(20, "-n", "--num-archs", min=2, max=500, help="Architectures to sample."),
+    seed: int = typer.Option(0, help="Seed of the sample, the initialisations and the training."),
+    dataset: str = typer.Option("digits", help="digits (bundled, no download) or e.g. cifar10 with --root."),
+    root: str = typer.Option(None, help="Data root for datasets other than digits."),
+    workers: int = typer.Option(2, "-w", "--workers", min=1, help="Worker processes."),
+    epochs: int = typer.Option(None, min=1, help="Training epochs (default: 10 on digits)."),
+    channels: int = typer.Option(None, "--C", min=1, help="Channels of the first stage (default 16)."),
+    cells: int = typer.Option(None, "--N", min=1, help="Cells per stage (default 1)."),
+    measures: str = typer.Option(
+        ",".join(__import__("robnas.runner.quickstart", fromlist=["x"]).QUICKSTART_MEASURES),
+        help="Comma-separated measures at initialisation ('' for none).",
+    ),
+    device: str = typer.Option("auto", help="auto, cpu or cuda."),
+    out: Path = typer.Option(Path("quickstart-out"), help="Folder for the results store and the report."),
 ) -> None:
-    """Sample architectures, build their networks and run them on real images."""
-    import torch
+    """Build a small robustness benchmark, rank its architectures and measures, write a report."""
+    from robnas.analysis.report import summarise_store, write_report
+    from robnas.runner import build
+    from robnas.runner.quickstart import quickstart_config
 
-    from robnas.data import load_dataset, make_loader
-    from robnas.models import build_network, count_flops, count_params
-    from robnas.spaces import sample
-
-    console = Console()
-    torch.manual_seed(seed)
-    dev = torch.device(device)
-    ds = load_dataset(dataset, split="test", root=root)
-    info = ds.info
-    x, y = next(iter(make_loader(ds, batch_size=batch_size, shuffle=True, seed=seed)))
-    x, y = x.to(dev), y.to(dev)
+    console = Console(soft_wrap=True)
+    names = tuple(m.strip() for m in measures.split(",") if m.strip())
+    config = quickstart_config(n, seed, dataset, root, out, epochs, channels, cells, names, device)
+    out.mkdir(parents=True, exist_ok=True)
+    tr, mdl = config["training"], config["model"]
     console.print(
-        f"[bold]robnas quickstart[/]: {n} architectures of NAS-Bench-201 (C={channels}, N={cells}) "
-        f"on [cyan]{info.name}[/] ({len(ds)} test images, {info.channels}x{info.image_size[0]}x"
-        f"{info.image_size[1]}, {info.num_classes} classes)"
+        f"[bold]robnas quickstart[/]: {n} unique NAS-Bench-201 architectures on [cyan]{dataset}[/], "
+        f"C={mdl['C']}, N={mdl['N']}, {tr['epochs']} epochs of standard training; "
+        f"FGSM/PGD at {config['attacks']['pgd']}/255, APGD-CE at {config['attacks']['apgd-ce']}/255, "
+        f"4 corruptions, {len(names)} measures at initialisation. Interrupt at any time; "
+        "run again to resume."
     )
-    rows = []
-    for arch in sample(n, seed=seed, unique=True):
-        torch.manual_seed(seed)
-        model = build_network(
-            arch,
-            C=channels,
-            N=cells,
-            num_classes=info.num_classes,
-            in_channels=info.channels,
-            mean=info.mean,
-            std=info.std,
-        ).to(dev)
-        model.eval()
-        with torch.no_grad():
-            start = time.perf_counter()
-            logits = model(x)
-            elapsed = time.perf_counter() - start
-        rows.append(
-            {
-                "index": arch.index,
-                "uid": arch.uid,
-                "arch": arch.string,
-                "params": count_params(model),
-                "flops": count_flops(model, input_size=(info.channels, *info.image_size)),
-                "forward_ms": 1000 * elapsed,
-                "untrained_accuracy": float((logits.argmax(1) == y).float().mean()),
-            }
-        )
-    table = Table(title=f"{n} sampled architectures (untrained, batch of {len(y)})")
-    for col in ("index", "uid", "arch", "params", "MFLOPs", "forward ms", "untrained acc"):
-        table.add_column(col, justify="left" if col == "arch" else "right")
-    for r in rows:
+    report = build(config, executor="local", workers=workers, progress=True, console=console)
+    console.print(report.summary())
+    if report.interrupted:
+        console.print("[yellow]interrupted[/]: results so far are saved; run the same command to resume.")
+        raise typer.Exit(130)
+    summary = summarise_store(config["output"])
+    table = Table(title=f"Most robust of {len(summary.table)} architectures on {summary.dataset}")
+    for col in ("rank", "index", "clean", "adv. mean", "worst@max eps", "corr. mean", "params"):
+        table.add_column(col, justify="right")
+    for rank, (uid, row) in enumerate(summary.ranking.head(10).iterrows(), start=1):
         table.add_row(
-            str(r["index"]),
-            str(r["uid"]),
-            r["arch"],
-            f"{r['params']:,}",
-            f"{r['flops'] / 1e6:.2f}",
-            f"{r['forward_ms']:.1f}",
-            f"{r['untrained_accuracy']:.3f}",
+            str(rank),
+            str(uid),
+            f"{row.get('clean', float('nan')):.3f}",
+            f"{row.get('adversarial-mean', float('nan')):.3f}",
+            f"{row.get('worst-case', float('nan')):.3f}",
+            f"{row.get('corruption-mean', float('nan')):.3f}",
+            f"{row.get('params', float('nan')):,.0f}",
         )
     console.print(table)
-    out.mkdir(parents=True, exist_ok=True)
-    path = out / "quickstart.json"
-    path.write_text(json.dumps({"dataset": info.name, "C": channels, "N": cells, "archs": rows}, indent=2))
-    console.print(f"results written to [green]{path}[/]")
+    corr = summary.correlations
+    if not corr.empty:
+        ct = Table(title="How well do measures at initialisation rank robustness? (Kendall tau)")
+        targets = summary.targets()
+        ct.add_column("measure")
+        for t in targets:
+            ct.add_column(t, justify="right")
+        wide = corr.pivot(index="measure", columns="target", values="kendall_tau")
+        key = "adversarial-mean" if "adversarial-mean" in wide else targets[0]
+        for m in wide[key].abs().sort_values(ascending=False).index:
+            ct.add_row(m, *(f"{wide.loc[m, t]:+.2f}" for t in targets))
+        console.print(ct)
+    path = write_report(
+        config["output"], out / "report.html", title=f"robnas quickstart ({dataset})", summary=summary
+    )
+    best = summary.most_robust
+    metric = f"{dataset}/pgd@{config['attacks']['pgd'][-1]}"
+    console.print(
+        f"most robust: index [bold]{best}[/] {summary.table.loc[best, 'arch']}\n"
+        f"report: [green]{path}[/]   results store: [green]{config['output']}[/] "
+        f"(query it with `robnas bench top store --root {config['output']} -m {metric}`)"
+    )
+    if report.failed:
+        console.print(
+            f"[yellow]{report.failed} architecture(s) failed[/]; see `robnas build status {config['output']}`"
+        )
+        raise typer.Exit(1)

@@ -9,7 +9,7 @@ validated with a message that names the field and says what to write instead. Ex
     dataset: digits
     root: null                    # data root (default: $ROBNAS_DATA or the per-user folder)
     model: {C: 8, N: 1}           # optional: override the preset's width C and cells per stage N
-    training: cpu-tiny            # a preset name, or {preset: cpu-tiny, epochs: 3, ...}
+    training: cpu-tiny            # a preset name, or {preset: cpu-tiny, epochs: 3, examples: 2000, ...}
     seeds: [0, 1]                 # or a count: 2  (= seeds 0 and 1)
     attacks: {fgsm: [8], pgd: [2, 8]}        # epsilons in units of 1/255
     corruptions: {fog: [3], gaussian_noise: [1, 3]}   # severities 1..5

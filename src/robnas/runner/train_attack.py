@@ -57,13 +57,18 @@ def check(config: Any) -> None:
             f"datasets: {', '.join(available_datasets())}"
         )
     training = dict(config.training)
+    examples = training.pop("examples", None)
+    if examples is not None and (not isinstance(examples, int) or isinstance(examples, bool) or examples < 1):
+        raise ConfigError(
+            f"build config: training: examples must be a positive number of training images, got {examples!r}"
+        )
     preset = get_preset(training.pop("preset", "cpu-tiny"))
     known = {f.name for f in fields(TrainPreset)} - {"name", "description"}
     unknown = sorted(set(training) - known)
     if unknown:
         raise ConfigError(
             f"build config: training: unknown setting(s) {unknown}; "
-            f"settings: preset, {', '.join(sorted(known))}"
+            f"settings: preset, examples, {', '.join(sorted(known))}"
         )
     preset.replace(**training)  # validates values
     for name in config.attacks:
@@ -107,6 +112,7 @@ def run(job: Job, device: str) -> dict[str, float]:
     spec = job.spec
     ds_name = job.dataset
     training = dict(spec.get("training") or {})
+    n_train = training.pop("examples", None)
     overrides = {**training, **(spec.get("model") or {})}
     preset = get_preset(overrides.pop("preset", "cpu-tiny")).replace(**overrides)
     ev = dict(spec.get("eval") or {})
@@ -115,6 +121,9 @@ def run(job: Job, device: str) -> dict[str, float]:
     root = spec.get("root")
 
     train_ds = _dataset(ds_name, "train", root)
+    if n_train is not None and n_train < len(train_ds):
+        # a fixed, stratified subset: the same images for every architecture and seed
+        train_ds = train_ds.take(int(n_train), seed=0)
     test_ds = _dataset(ds_name, "test", root)
     info = train_ds.info
     prefix = f"{ds_name}/"
