@@ -81,7 +81,7 @@ def run(
     if ctx.invoked_subcommand is not None:
         return
     from robnas.measures import parse_measures
-    from robnas.measures.study import MeasureJob, done_indices, run_measures, select_archs
+    from robnas.measures.study import MeasureJob, check_job, done_indices, run_measures, select_archs
 
     names = parse_measures(measures)
     indices = select_archs(archs, seed)
@@ -92,6 +92,7 @@ def run(
         measure, key, value = _parse_set(item)
         options.setdefault(measure, {})[key] = value
     job = MeasureJob(names, dataset, batch, seed, C, N, root, options)
+    check_job(job, workers)  # bad input fails here, before any output
     already = len(done_indices(out) & set(indices))
     todo = len(indices) - already
     err_console.print(f"{len(indices)} architectures, {already} already in {out}, {todo} to measure")

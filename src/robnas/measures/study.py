@@ -198,15 +198,10 @@ def _fmt(v: Any) -> Any:
     return v
 
 
-def run_measures(
-    indices: Sequence[int],
-    job: MeasureJob,
-    out: str | os.PathLike[str],
-    workers: int = 1,
-    on_row: Callable[[dict[str, Any]], None] | None = None,
-) -> int:
-    """Measure every index not yet in ``out``, appending a row as each finishes; returns how many
-    were computed now. ``workers > 1`` uses that many local processes (one torch thread each)."""
+def check_job(job: MeasureJob, workers: int = 1) -> None:
+    """Check a job before any work, so that bad input fails with one clear message: the measure
+    names (normalised in place), the batch size, the number of workers, and the batch itself
+    (loaded and cached here, so a missing dataset is reported before anything runs)."""
     from robnas.measures.registry import parse_measures
 
     job.measures = parse_measures(job.measures)
@@ -216,11 +211,23 @@ def run_measures(
         raise ConfigError(
             f"--batch must be at least 2 (kernels and correlations need pairs), got {job.batch}"
         )
+    _batch(job)
+
+
+def run_measures(
+    indices: Sequence[int],
+    job: MeasureJob,
+    out: str | os.PathLike[str],
+    workers: int = 1,
+    on_row: Callable[[dict[str, Any]], None] | None = None,
+) -> int:
+    """Measure every index not yet in ``out``, appending a row as each finishes; returns how many
+    were computed now. ``workers > 1`` uses that many local processes (one torch thread each)."""
+    check_job(job, workers)
     path = Path(out)
     path.parent.mkdir(parents=True, exist_ok=True)
     done = done_indices(path)
     todo = [i for i in indices if i not in done]
-    _batch(job)  # fail early on missing data, with one clear message
     rows: Iterator[dict[str, Any]]
     if workers == 1 or len(todo) <= 1:
         _worker_init()
