@@ -300,6 +300,7 @@ def test_cross_check_torchattacks(trained) -> None:
     their own generators, so on 200 images the results differ by sampling noise of a few images.
     """
     import torchattacks as ta
+
     model, x, y = trained
     eps = 0.05
     ours_pgd = _acc(model, PGD(eps, steps=10, step_size=eps / 4)(model, x, y), y)

@@ -20,8 +20,21 @@ def run_cli(args: list[str]) -> int:
 @pytest.fixture(scope="module")
 def quick(tmp_path_factory):
     out = tmp_path_factory.mktemp("qs") / "out"
-    args = ["quickstart", "-n", "3", "--epochs", "1", "--C", "4", "--measures", "naswot,jacobian", "-w", "1",
-            "--out", str(out)]
+    args = [
+        "quickstart",
+        "-n",
+        "3",
+        "--epochs",
+        "1",
+        "--C",
+        "4",
+        "--measures",
+        "naswot,jacobian",
+        "-w",
+        "1",
+        "--out",
+        str(out),
+    ]
     return out, args
 
 
