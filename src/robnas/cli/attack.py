@@ -94,7 +94,10 @@ def load_model(spec: str, dataset: str | None, root: str | None, C: int, N: int,
     info = dataset_info(ds_name)
     torch.manual_seed(seed)
     model = build_network(
-        arch, C=C, N=N, num_classes=info.num_classes, in_channels=info.channels, mean=info.mean, std=info.std
+        arch,
+        C=C,
+        N=N,
+        **info.model_kwargs(),
     )
     return model.to(device).eval(), ds_name, f"untrained {arch.string} (C={C}, N={N}, seed {seed})"
 

@@ -50,7 +50,10 @@ def train(
     torch.manual_seed(seed)
     info = ds.info
     model = build_network(
-        a, C=p.C, N=p.N, num_classes=info.num_classes, in_channels=info.channels, mean=info.mean, std=info.std
+        a,
+        C=p.C,
+        N=p.N,
+        **info.model_kwargs(),
     )
     hist = run(
         model, tr, va, p, seed=seed, device=device, out_dir=out_dir, resume=resume, progress=not as_json,

@@ -93,6 +93,16 @@ class DatasetInfo:
         """``(channels, height, width)`` of one image."""
         return (self.channels, *self.image_size)
 
+    def model_kwargs(self) -> dict[str, object]:
+        """What a network built for this dataset needs to know: ``num_classes``, ``in_channels``,
+        and the ``mean`` / ``std`` of its normalisation layer (models take pixels in [0, 1])."""
+        return {
+            "num_classes": self.num_classes,
+            "in_channels": self.channels,
+            "mean": self.mean,
+            "std": self.std,
+        }
+
     def files_for(self, split: str) -> tuple[FileSpec, ...]:
         """The files needed to read ``split``."""
         return tuple(f for f in self.files if split in f.splits)

@@ -149,10 +149,7 @@ def build_model(config: SearchConfig, info: Any) -> nn.Module:
         config.space,
         C=config.C,
         N=config.N,
-        num_classes=info.num_classes,
-        in_channels=info.channels,
-        mean=info.mean,
-        std=info.std,
+        **info.model_kwargs(),
     )
 
 

@@ -117,10 +117,7 @@ def measure_arch(index: int, job: MeasureJob) -> dict[str, Any]:
             arch,
             C=job.C,
             N=job.N,
-            num_classes=info.num_classes,
-            in_channels=info.channels,
-            mean=info.mean,
-            std=info.std,
+            **info.model_kwargs(),
         )
         return net.to(device)
 

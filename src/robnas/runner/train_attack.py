@@ -133,10 +133,7 @@ def run(job: Job, device: str) -> dict[str, float]:
             job.uid,
             C=preset.C,
             N=preset.N,
-            num_classes=info.num_classes,
-            in_channels=info.channels,
-            mean=info.mean,
-            std=info.std,
+            **info.model_kwargs(),
         )
 
     out: dict[str, float] = {}
