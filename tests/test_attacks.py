@@ -293,22 +293,25 @@ def test_l2_pgd_stays_in_ball(trained) -> None:
 
 
 def test_cross_check_torchattacks(trained) -> None:
-    """Same model and images: PGD and APGD-CE robust accuracy agree with torchattacks within 2 points.
+    """Same model and images: PGD and APGD-CE robust accuracy agree with torchattacks within 1 point.
 
     torchattacks (Kim, 2020) is installed by the test set-up (``pip install --no-deps``: it needs only
-    torch, numpy and scipy at import). Both libraries start PGD and APGD from random points drawn by
-    their own generators, so on 200 images the results differ by sampling noise of a few images.
+    torch, numpy and scipy at import). PGD is compared without a random start, so both libraries take
+    the same deterministic steps. APGD always starts from a random point drawn by each library's own
+    generator; on 1,000 images that sampling noise stays well inside one point.
     """
     import torchattacks as ta
 
-    model, x, y = trained
+    model = trained[0]
+    x, y = _data(1000, seed=2)
     eps = 0.05
-    ours_pgd = _acc(model, PGD(eps, steps=10, step_size=eps / 4)(model, x, y), y)
-    their_pgd = _acc(model, ta.PGD(model, eps=eps, alpha=eps / 4, steps=10, random_start=True)(x, y), y)
+    ours_pgd = _acc(model, PGD(eps, steps=10, step_size=eps / 4, random_start=False)(model, x, y), y)
+    their_pgd = _acc(model, ta.PGD(model, eps=eps, alpha=eps / 4, steps=10, random_start=False)(x, y), y)
     ours_apgd = _acc(model, APGD(eps, steps=50)(model, x, y), y)
     their_apgd = _acc(model, ta.APGD(model, eps=eps, steps=50, loss="ce", n_restarts=1, seed=0)(x, y), y)
-    assert abs(ours_pgd - their_pgd) <= 0.02 + 1e-9, (ours_pgd, their_pgd)
-    assert abs(ours_apgd - their_apgd) <= 0.02 + 1e-9, (ours_apgd, their_apgd)
+    assert abs(ours_pgd - their_pgd) <= 0.01 + 1e-9, (ours_pgd, their_pgd)
+    assert abs(ours_apgd - their_apgd) <= 0.01 + 1e-9, (ours_apgd, their_apgd)
+    assert _acc(model, x, y) > ours_pgd  # the attacks do something on this model
 
 
 def test_cli_attack_json_and_errors(capsys, shared_data) -> None:
