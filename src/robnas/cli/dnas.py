@@ -134,8 +134,8 @@ def eval_cmd(
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """NB201 cells: benchmark values (jung2023, nasrobbench201, natsbench); genotypes: train and attack."""
-    from robnas.dnas.derive import Genotype
     from robnas.dnas.evaluate import evaluate_genotype, lookup_nb201, parse_found
+    from robnas.spaces.darts import Genotype
 
     found = parse_found(target)
     if isinstance(found, Genotype):
