@@ -13,6 +13,11 @@ from rich.console import Console
 from rich.table import Table
 
 
+def _tau(value: float) -> str:
+    """A rank correlation for the table; ``n/a`` where it is undefined (too few or tied values)."""
+    return "n/a" if value != value else f"{value:+.2f}"
+
+
 def quickstart(
     n: int = typer.Option(20, "-n", "--num-archs", min=2, max=500, help="Architectures to sample."),
     seed: int = typer.Option(0, help="Seed of the sample, the initialisations and the training."),
@@ -76,7 +81,7 @@ def quickstart(
         wide = corr.pivot(index="measure", columns="target", values="kendall_tau")
         key = "adversarial-mean" if "adversarial-mean" in wide else targets[0]
         for m in wide[key].abs().sort_values(ascending=False).index:
-            ct.add_row(m, *(f"{wide.loc[m, t]:+.2f}" for t in targets))
+            ct.add_row(m, *(_tau(wide.loc[m, t]) for t in targets))
         console.print(ct)
     path = write_report(
         config["output"], out / "report.html", title=f"robnas quickstart ({dataset})", summary=summary
