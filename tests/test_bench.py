@@ -284,6 +284,13 @@ def test_truncated_files_give_data_error(tmp_path: Path, shared_data: Path, cach
     with pytest.raises(DataError, match="rows, expected 15625"):
         get_source("natsbench", tmp_path).metrics()
 
+    zc = tmp_path / "zero-cost"
+    zc.mkdir()
+    data = (shared_data / "zero-cost" / "zc_nasbench201.json").read_bytes()
+    (zc / "zc_nasbench201.json").write_bytes(data[: len(data) // 3])
+    with pytest.raises(DataError, match=r"zc_nasbench201\.json is corrupt or truncated"):
+        get_source("zerocost", tmp_path).metrics()
+
 
 def test_percent_values_refused(tmp_path: Path, shared_data: Path, cache_env: Path) -> None:
     rb = tmp_path / "nas-robbench-201"

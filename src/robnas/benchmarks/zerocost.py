@@ -17,12 +17,11 @@ architectures (which read representatives) can use it. Every other index is NaN.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
 
-from robnas.benchmarks.base import BenchmarkSource, SourceInfo, corrupt_file_error, missing_file_error
+from robnas.benchmarks.base import BenchmarkSource, SourceInfo, corrupt_file_error, read_json
 from robnas.benchmarks.metrics import Metric, parse_metric
 from robnas.benchmarks.registry import register
 from robnas.spaces.nb201 import NUM_ARCHS, Arch, _uid_table
@@ -73,12 +72,9 @@ class ZeroCost(BenchmarkSource):
 
     def convert(self) -> tuple[list[Metric], np.ndarray, np.ndarray]:
         path = self.folder / FILE
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            raise missing_file_error(path, self.info) from None
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise corrupt_file_error(path, self.info, f"not valid JSON ({exc})") from None
+        data = read_json(path, self.info)
+        if not isinstance(data, dict):
+            raise corrupt_file_error(path, self.info, "expected a JSON object keyed by dataset")
         uid_table = _uid_table()
         metrics: list[Metric] = []
         rows: list[np.ndarray] = []
