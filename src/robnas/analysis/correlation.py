@@ -43,7 +43,10 @@ class Correlations:
 
 
 def rank_correlations(df: pd.DataFrame) -> Correlations:
-    """Kendall tau and Spearman rho between all columns of ``df`` (pairwise complete rows)."""
+    """Kendall tau and Spearman rho between all columns of ``df`` (pairwise complete rows).
+
+    A pair with fewer than 3 complete rows, or where one column is constant, has no rank
+    correlation: NaN."""
     cols = list(df.columns)
     k = len(cols)
     tau = np.eye(k)
@@ -55,10 +58,10 @@ def rank_correlations(df: pd.DataFrame) -> Correlations:
         for j in range(i + 1, k):
             ok = np.isfinite(values[i]) & np.isfinite(values[j])
             n[i, j] = n[j, i] = int(ok.sum())
-            if ok.sum() < 3:
+            x, y = values[i][ok], values[j][ok]
+            if ok.sum() < 3 or np.ptp(x) == 0 or np.ptp(y) == 0:  # too few points, or a constant column
                 tau[i, j] = tau[j, i] = rho[i, j] = rho[j, i] = np.nan
                 continue
-            x, y = values[i][ok], values[j][ok]
             tau[i, j] = tau[j, i] = stats.kendalltau(x, y).statistic
             rho[i, j] = rho[j, i] = stats.spearmanr(x, y).statistic
     wrap = lambda a: pd.DataFrame(a, index=cols, columns=cols)  # noqa: E731

@@ -26,7 +26,6 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from robnas.benchmarks.metrics import parse_metric
 from robnas.spaces.nb201 import Arch
@@ -115,17 +114,23 @@ def summarise_store(db: str | os.PathLike[str], dataset: str | None = None) -> B
 
 def measure_correlations(summary: BuildSummary) -> pd.DataFrame:
     """Kendall tau and Spearman rho of every measure with every target accuracy."""
-    rows = []
-    for m in summary.measure_columns:
-        for t in summary.targets():
-            pair = summary.table[[m, t]].replace([np.inf, -np.inf], np.nan).dropna()
-            if len(pair) < 3 or pair[m].nunique() < 2 or pair[t].nunique() < 2:
-                tau = rho = np.nan
-            else:
-                tau = stats.kendalltau(pair[m], pair[t]).statistic
-                rho = stats.spearmanr(pair[m], pair[t]).statistic
-            rows.append({"measure": m, "target": t, "kendall_tau": tau, "spearman_rho": rho, "n": len(pair)})
-    return pd.DataFrame(rows)
+    from robnas.analysis.correlation import rank_correlations
+
+    targets = summary.targets()
+    cols = list(dict.fromkeys([*summary.measure_columns, *targets]))
+    c = rank_correlations(summary.table[cols].replace([np.inf, -np.inf], np.nan))
+    rows = [
+        {
+            "measure": m,
+            "target": t,
+            "kendall_tau": c.tau.loc[m, t],
+            "spearman_rho": c.rho.loc[m, t],
+            "n": int(c.n.loc[m, t]),
+        }
+        for m in summary.measure_columns
+        for t in targets
+    ]
+    return pd.DataFrame(rows, columns=["measure", "target", "kendall_tau", "spearman_rho", "n"])
 
 
 # ---------------------------------------------------------------------- plots
