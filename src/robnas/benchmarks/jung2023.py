@@ -43,7 +43,7 @@ from robnas.benchmarks.base import (
 )
 from robnas.benchmarks.metrics import CORRUPTIONS, SEVERITIES, Metric, parse_metric
 from robnas.benchmarks.registry import register
-from robnas.spaces.nb201 import NUM_ARCHS, Arch, _uid_table
+from robnas.spaces.nb201 import NUM_ARCHS, Arch, uid_table
 
 ATTACK_KEYS: dict[str, str] = {
     "fgsm@Linf": "fgsm",
@@ -127,8 +127,8 @@ class Jung2023(BenchmarkSource):
             strings = [ids[str(i)]["nb201-string"] for i in range(NUM_ARCHS)]
         except (KeyError, TypeError, ValueError) as exc:
             raise corrupt_file_error(path, self.info, f"missing or malformed entry {exc}") from None
-        if not np.array_equal(uids, np.asarray(_uid_table(), dtype=np.int32)):
-            bad = int(np.flatnonzero(uids != np.asarray(_uid_table()))[0])
+        if not np.array_equal(uids, np.asarray(uid_table(), dtype=np.int32)):
+            bad = int(np.flatnonzero(uids != np.asarray(uid_table()))[0])
             raise corrupt_file_error(
                 path, self.info, f"isomorph of index {bad} is not its NAS-Bench-201 class uid"
             )

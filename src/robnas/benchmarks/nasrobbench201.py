@@ -35,7 +35,7 @@ from robnas.benchmarks.base import (
 )
 from robnas.benchmarks.metrics import Metric, parse_metric
 from robnas.benchmarks.registry import register
-from robnas.spaces.nb201 import NUM_ARCHS, _uid_table
+from robnas.spaces.nb201 import NUM_ARCHS, uid_table
 
 COLUMNS: dict[str, str] = {
     "val_acc": "clean",
@@ -84,7 +84,7 @@ class NASRobBench201(BenchmarkSource):
         if not isinstance(acc, dict) or "" not in acc:
             raise corrupt_file_error(path, self.info, 'no column list acc[""]')
         columns = acc[""]
-        uids = np.asarray(_uid_table(), dtype=np.int32)
+        uids = np.asarray(uid_table(), dtype=np.int32)
         reps = np.flatnonzero(uids == np.arange(NUM_ARCHS))
         for i in range(NUM_ARCHS):
             entry = acc.get(str(i))

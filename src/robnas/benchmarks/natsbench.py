@@ -23,7 +23,7 @@ import numpy as np
 from robnas.benchmarks.base import BenchmarkSource, SourceInfo, corrupt_file_error, missing_file_error
 from robnas.benchmarks.metrics import Metric, parse_metric
 from robnas.benchmarks.registry import register
-from robnas.spaces.nb201 import NUM_ARCHS, Arch, _uid_table
+from robnas.spaces.nb201 import NUM_ARCHS, Arch, uid_table
 
 COLUMNS: dict[str, str] = {
     "CIFAR10TestAccuracy200Epochs": "cifar10/clean",
@@ -92,4 +92,4 @@ class NATSBench(BenchmarkSource):
         for j, name in enumerate(COLUMNS.values()):
             metrics.append(parse_metric(name))
             matrix[j] = values[:, j] / 100.0
-        return metrics, matrix, np.asarray(_uid_table(), dtype=np.int32)
+        return metrics, matrix, np.asarray(uid_table(), dtype=np.int32)

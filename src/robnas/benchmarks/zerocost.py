@@ -24,7 +24,7 @@ import numpy as np
 from robnas.benchmarks.base import BenchmarkSource, SourceInfo, corrupt_file_error, read_json
 from robnas.benchmarks.metrics import Metric, parse_metric
 from robnas.benchmarks.registry import register
-from robnas.spaces.nb201 import NUM_ARCHS, Arch, _uid_table
+from robnas.spaces.nb201 import NUM_ARCHS, Arch, uid_table
 
 FILE = "zc_nasbench201.json"
 DATASETS = {"cifar10": "cifar10", "cifar100": "cifar100", "ImageNet16-120": "imagenet16-120"}
@@ -75,7 +75,7 @@ class ZeroCost(BenchmarkSource):
         data = read_json(path, self.info)
         if not isinstance(data, dict):
             raise corrupt_file_error(path, self.info, "expected a JSON object keyed by dataset")
-        uid_table = _uid_table()
+        uids = uid_table()
         metrics: list[Metric] = []
         rows: list[np.ndarray] = []
         for src_name, dataset in DATASETS.items():
@@ -93,7 +93,7 @@ class ZeroCost(BenchmarkSource):
                     raise corrupt_file_error(
                         path, self.info, f"entry {key!r} of {src_name} ({exc})"
                     ) from None
-                rep = uid_table[index]
+                rep = uids[index]
                 for name, value in values.items():
                     table[name][index] = value
                     if np.isnan(table[name][rep]) or rep == index:
@@ -101,4 +101,4 @@ class ZeroCost(BenchmarkSource):
             for name, row in table.items():
                 metrics.append(parse_metric(f"{dataset}/{name}"))
                 rows.append(row)
-        return metrics, np.stack(rows), np.asarray(uid_table, dtype=np.int32)
+        return metrics, np.stack(rows), np.asarray(uids, dtype=np.int32)

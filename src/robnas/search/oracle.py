@@ -13,15 +13,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from robnas.spaces.nb201 import NUM_ARCHS, Arch, uid_of
+from robnas.spaces.nb201 import NUM_ARCHS, Arch
 
 
 class BudgetExhausted(Exception):
     """Raised when a search asks for a new architecture after its budget is spent."""
-
-
-def _uid_array() -> np.ndarray:
-    return np.fromiter((uid_of(i) for i in range(NUM_ARCHS)), dtype=np.int64, count=NUM_ARCHS)
 
 
 @dataclass

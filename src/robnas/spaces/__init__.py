@@ -13,6 +13,7 @@ from robnas.spaces.nb201 import (
     sample,
     sample_indices,
     uid_of,
+    uid_table,
     unique_indices,
 )
 
@@ -30,5 +31,6 @@ __all__ = [
     "sample",
     "sample_indices",
     "uid_of",
+    "uid_table",
     "unique_indices",
 ]

@@ -360,6 +360,11 @@ def _rng(seed: random.Random | int | None) -> random.Random:
     return seed if isinstance(seed, random.Random) else random.Random(seed)
 
 
+def uid_table() -> tuple[int, ...]:
+    """``uid_table()[i]`` is the uid of index ``i``, for all 15,625 indices (computed once)."""
+    return _uid_table()
+
+
 def uid_of(index: int) -> int:
     """The uid (class representative index) of an index."""
     return _uid_table()[_check_index(index)]

@@ -14,7 +14,8 @@ from pathlib import Path
 import numpy as np
 
 from robnas.errors import ConfigError, RobnasError
-from robnas.spaces.nb201 import NUM_ARCHS, uid_of
+from robnas.spaces import nb201
+from robnas.spaces.nb201 import NUM_ARCHS
 from robnas.store.db import ResultStore
 
 
@@ -27,7 +28,7 @@ class UnknownStoreMetricError(RobnasError, KeyError):
 
 def uid_table() -> np.ndarray:
     """``uid_table()[i]`` is the uid of NAS-Bench-201 index ``i``."""
-    return np.fromiter((uid_of(i) for i in range(NUM_ARCHS)), dtype=np.int32, count=NUM_ARCHS)
+    return np.asarray(nb201.uid_table(), dtype=np.int32)
 
 
 class StoreSource:
