@@ -32,3 +32,24 @@ def shared_data() -> Path:
             "(.ci/run sets it to ../shared/data)"
         )
     return root
+
+
+@pytest.fixture
+def cli(capsys: pytest.CaptureFixture[str]):
+    """Run the ``robnas`` command line in-process: ``code, out, err = cli("space", "info")``.
+
+    ``code`` is the exit code ``robnas`` would return (0 on success); ``out`` and ``err`` are what
+    it printed, captured since the previous call.
+    """
+    from robnas.cli.main import main
+
+    def run(*args: str) -> tuple[int, str, str]:
+        code = 0
+        try:
+            main(list(args))
+        except SystemExit as exc:
+            code = exc.code if isinstance(exc.code, int) else 1
+        out, err = capsys.readouterr()
+        return code, out, err
+
+    return run

@@ -6,7 +6,6 @@ import json
 
 import pytest
 
-from robnas.cli.main import main
 from robnas.models import nb201_flops, nb201_param_count
 from robnas.spaces.nb201 import Arch, sample_indices
 
@@ -15,18 +14,8 @@ EXAMPLE_6111 = (
 )
 
 
-def run(capsys, *argv: str) -> tuple[int, str, str]:
-    code = 0
-    try:
-        main(list(argv))
-    except SystemExit as exc:
-        code = exc.code if isinstance(exc.code, int) else 1
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
-def test_arch_6111_json(capsys, shared_data) -> None:
-    code, out, _ = run(capsys, "space", "arch", "6111", "--json")
+def test_arch_6111_json(cli, shared_data) -> None:
+    code, out, _ = cli("space", "arch", "6111", "--json")
     assert code == 0
     info = json.loads(out)
     assert info["index"] == 6111
@@ -51,10 +40,9 @@ def test_arch_6111_json(capsys, shared_data) -> None:
     assert info["params_m"] == 1.073466 and info["mflops"] == 155.584192
 
 
-def test_arch_by_string_with_options(capsys) -> None:
+def test_arch_by_string_with_options(cli) -> None:
     string = Arch.from_index(14).string
-    code, out, _ = run(
-        capsys,
+    code, out, _ = cli(
         "space", "arch", string, "--json", "--C", "4", "--N", "1",
         "--num-classes", "7", "--input-size", "8", "--in-channels", "1",
     )  # fmt: skip
@@ -67,29 +55,29 @@ def test_arch_by_string_with_options(capsys) -> None:
     assert info["flops"] == nb201_flops(14, 4, 1, 7, (1, 8, 8))
 
 
-def test_arch_table(capsys) -> None:
-    code, out, _ = run(capsys, "space", "arch", "0")
+def test_arch_table(cli) -> None:
+    code, out, _ = cli("space", "arch", "0")
     assert code == 0
     for word in ("index", "uid", "parameters", "FLOPs", "avg_pool_3x3", f"{nb201_param_count(0):,}"):
         assert word in out
 
 
-def test_sample_json(capsys) -> None:
-    code, out, _ = run(capsys, "space", "sample", "-n", "4", "--seed", "7", "--json")
+def test_sample_json(cli) -> None:
+    code, out, _ = cli("space", "sample", "-n", "4", "--seed", "7", "--json")
     assert code == 0
     rows = json.loads(out)
     assert [r["index"] for r in rows] == sample_indices(4, seed=7)
     for r in rows:
         assert Arch.from_string(r["string"]).index == r["index"]
-    code, out, _ = run(capsys, "space", "sample", "-n", "6", "--unique", "--json")
+    code, out, _ = cli("space", "sample", "-n", "6", "--unique", "--json")
     assert code == 0
     assert all(r["is_unique"] and r["uid"] == r["index"] for r in json.loads(out))
-    code, out, _ = run(capsys, "space", "sample", "-n", "2")
+    code, out, _ = cli("space", "sample", "-n", "2")
     assert code == 0 and "uid" in out
 
 
-def test_neighbours_json(capsys) -> None:
-    code, out, _ = run(capsys, "space", "neighbours", "6111", "--json")
+def test_neighbours_json(cli) -> None:
+    code, out, _ = cli("space", "neighbours", "6111", "--json")
     assert code == 0
     data = json.loads(out)
     assert data["arch"]["index"] == 6111
@@ -98,17 +86,17 @@ def test_neighbours_json(capsys) -> None:
     assert {r["index"] for r in rows} == {b.index for b in Arch.from_index(6111).neighbours()}
     first = rows[0]
     assert first["edge"] == "0->1" and first["from"] == "nor_conv_3x3" and first["to"] == "none"
-    code, out, _ = run(capsys, "space", "neighbours", EXAMPLE_6111)
+    code, out, _ = cli("space", "neighbours", EXAMPLE_6111)
     assert code == 0 and "24 neighbours" in out
 
 
-def test_info(capsys) -> None:
-    code, out, _ = run(capsys, "space", "info", "--json")
+def test_info(cli) -> None:
+    code, out, _ = cli("space", "info", "--json")
     assert code == 0
     data = json.loads(out)
     assert data["num_archs"] == 15625 and data["num_unique"] == 6466
     assert data["ops"][0] == "none" and len(data["edges"]) == 6
-    code, out, _ = run(capsys, "space", "info")
+    code, out, _ = cli("space", "info")
     assert code == 0 and "15,625" in out and "6,466" in out
 
 
@@ -125,8 +113,8 @@ def test_info(capsys) -> None:
         (["space", "sample", "-n", "7000", "--unique"], "cannot sample 7000"),
     ],
 )
-def test_bad_input_is_one_line_and_exit_2(capsys, argv: list[str], message: str) -> None:
-    code, out, err = run(capsys, *argv)
+def test_bad_input_is_one_line_and_exit_2(cli, argv: list[str], message: str) -> None:
+    code, out, err = cli(*argv)
     assert code == 2
     assert out == ""
     lines = err.strip().splitlines()
@@ -134,6 +122,6 @@ def test_bad_input_is_one_line_and_exit_2(capsys, argv: list[str], message: str)
     assert "Traceback" not in err
 
 
-def test_usage_error_is_one_line(capsys) -> None:
-    code, _, err = run(capsys, "space", "arch")
+def test_usage_error_is_one_line(cli) -> None:
+    code, _, err = cli("space", "arch")
     assert code == 2 and "Traceback" not in err and "arch" in err

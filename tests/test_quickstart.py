@@ -6,16 +6,6 @@ import re
 
 import pytest
 
-from robnas.cli.main import main
-
-
-def run_cli(args: list[str]) -> int:
-    try:
-        main(args)
-    except SystemExit as exc:
-        return int(exc.code or 0)
-    return 0
-
 
 @pytest.fixture(scope="module")
 def quick(tmp_path_factory):
@@ -38,10 +28,10 @@ def quick(tmp_path_factory):
     return out, args
 
 
-def test_quickstart_builds_ranks_and_reports(quick, capsys) -> None:
+def test_quickstart_builds_ranks_and_reports(quick, cli) -> None:
     out, args = quick
-    assert run_cli(args) == 0
-    text = capsys.readouterr().out
+    code, text, _ = cli(*args)
+    assert code == 0
     assert "most robust: index" in text and "Kendall tau" in text
     from robnas.analysis.report import summarise_store
     from robnas.store import ResultStore
@@ -63,18 +53,19 @@ def test_quickstart_builds_ranks_and_reports(quick, capsys) -> None:
     assert {"naswot", "jacobian"} <= set(s.measure_columns)
 
 
-def test_quickstart_rerun_resumes_without_work(quick, capsys) -> None:
+def test_quickstart_rerun_resumes_without_work(quick, cli) -> None:
     out, args = quick
     before = (out / "quickstart.sqlite").stat().st_size
-    assert run_cli(args) == 0
-    text = capsys.readouterr().out
+    code, text, _ = cli(*args)
+    assert code == 0
     assert re.search(r"0 done, 0 failed, 3 already in the store", text), text
     assert (out / "quickstart.sqlite").stat().st_size >= before
 
 
-def test_quickstart_bad_input(tmp_path, capsys) -> None:
-    assert run_cli(["quickstart", "--dataset", "nosuchdata", "--out", str(tmp_path)]) == 2
-    err = capsys.readouterr().err.strip().splitlines()
+def test_quickstart_bad_input(tmp_path, cli) -> None:
+    code, _, err = cli("quickstart", "--dataset", "nosuchdata", "--out", str(tmp_path))
+    assert code == 2
+    err = err.strip().splitlines()
     assert len(err) == 1 and "nosuchdata" in err[0]
-    assert run_cli(["quickstart", "--measures", "bogus", "--out", str(tmp_path)]) == 2
-    assert "bogus" in capsys.readouterr().err
+    code, _, err = cli("quickstart", "--measures", "bogus", "--out", str(tmp_path))
+    assert code == 2 and "bogus" in err

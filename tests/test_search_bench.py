@@ -7,7 +7,6 @@ import json
 import numpy as np
 import pytest
 
-from robnas.cli.main import main
 from robnas.search import compare, summarise
 from robnas.search.objective import objective_values, parse_objective
 from robnas.search.transfer import transfer_study
@@ -67,78 +66,34 @@ def test_transfer_standard_to_adversarial(root: str) -> None:
     assert study["median_target_percentile"] > 90
 
 
-def run_cli(args: list[str]) -> int:
-    try:
-        main(args)
-    except SystemExit as exc:
-        return int(exc.code or 0)
-    return 0
-
-
-def test_cli_run_json_and_errors(root: str, capsys) -> None:
-    assert (
-        run_cli(
-            [
-                "search",
-                "run",
-                "--bench",
-                "jung2023",
-                "-o",
-                "cifar10/fgsm@1",
-                "--algo",
-                "ls",
-                "--budget",
-                "50",
-                "--seeds",
-                "2",
-                "--json",
-                "--root",
-                root,
-            ]
-        )
-        == 0
-    )
-    out = json.loads(capsys.readouterr().out)
+def test_cli_run_json_and_errors(root: str, cli) -> None:
+    code, out, _ = cli(
+        "search", "run", "--bench", "jung2023", "-o", "cifar10/fgsm@1", "--algo", "ls",
+        "--budget", "50", "--seeds", "2", "--json", "--root", root,
+    )  # fmt: skip
+    assert code == 0
+    out = json.loads(out)
     assert len(out) == 2 and all(r["queries_used"] == 50 for r in out)
     assert out[0]["best_value"] <= out[0]["optimum"]
 
-    assert run_cli(["search", "run", "--bench", "jung2023", "-o", "cifar10/pgd@9", "--root", root]) == 2
-    err = capsys.readouterr().err.strip().splitlines()
+    code, _, err = cli("search", "run", "--bench", "jung2023", "-o", "cifar10/pgd@9", "--root", root)
+    assert code == 2
+    err = err.strip().splitlines()
     assert len(err) == 1 and "pgd@9" in err[0]
 
-    assert (
-        run_cli(
-            ["search", "run", "--bench", "jung2023", "-o", "cifar10/clean", "--algo", "magic", "--root", root]
-        )
-        == 2
+    code, _, err = cli(
+        "search", "run", "--bench", "jung2023", "-o", "cifar10/clean", "--algo", "magic", "--root", root
     )
-    assert "unknown search algorithm" in capsys.readouterr().err
+    assert code == 2 and "unknown search algorithm" in err
 
 
-def test_cli_nsga2_pareto_front(root: str, capsys) -> None:
-    assert (
-        run_cli(
-            [
-                "search",
-                "run",
-                "--bench",
-                "nasrobbench201",
-                "-o",
-                "cifar10/pgd@8",
-                "-o",
-                "-size:cifar10/params",
-                "--algo",
-                "nsga2",
-                "--budget",
-                "120",
-                "--json",
-                "--root",
-                root,
-            ]
-        )
-        == 0
-    )
-    (res,) = json.loads(capsys.readouterr().out)
+def test_cli_nsga2_pareto_front(root: str, cli) -> None:
+    code, out, _ = cli(
+        "search", "run", "--bench", "nasrobbench201", "-o", "cifar10/pgd@8", "-o", "-size:cifar10/params",
+        "--algo", "nsga2", "--budget", "120", "--json", "--root", root,
+    )  # fmt: skip
+    assert code == 0
+    (res,) = json.loads(out)
     assert res["queries_used"] == 120 and len(res["pareto_front"]) >= 3
     from robnas.analysis.params import param_counts
 
