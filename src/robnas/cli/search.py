@@ -133,14 +133,12 @@ def compare_cmd(
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """Run several algorithms over many seeds; table of regret and an optional plot."""
-    from robnas.search import compare, summarise
+    from robnas.search import compare, get_algorithm, summarise
 
-    values, names = _values(bench, [objective], root)
     algo_list = [a.strip() for a in algos.split(",") if a.strip()]
-    from robnas.search import get_algorithm
-
-    for a in algo_list:
+    for a in algo_list:  # refuse an unknown name before loading any benchmark
         get_algorithm(a)
+    values, names = _values(bench, [objective], root)
     seed_list = _seeds(seeds, 0)
     with _progress() as progress:
         task = progress.add_task("searching", total=len(algo_list) * len(seed_list))

@@ -7,11 +7,8 @@ driver catches). Register one with :func:`register_algorithm`; adding an algorit
 
 from __future__ import annotations
 
-import random
 from collections.abc import Callable
 from dataclasses import dataclass
-
-from robnas.search.oracle import Oracle
 
 SearchFunction = Callable[..., None]
 
@@ -56,4 +53,4 @@ def _load_builtins() -> None:
     from robnas.search import evolution, local_search, nsga2, random_search  # noqa: F401
 
 
-__all__ = ["ALGORITHMS", "AlgorithmSpec", "Oracle", "available_algorithms", "get_algorithm", "random"]
+__all__ = ["ALGORITHMS", "AlgorithmSpec", "available_algorithms", "get_algorithm", "register_algorithm"]
