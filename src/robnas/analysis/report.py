@@ -172,7 +172,7 @@ def _plots(summary: BuildSummary) -> dict[str, str]:
         ax.legend(loc="lower right", fontsize=8)
         ax.grid(alpha=0.3)
         out["clean_vs_robust"] = _png(fig)
-    if summary.attack_columns:
+    if summary.attack_columns and "clean" in t:  # curves start at epsilon 0, the clean accuracy
         fig, ax = plt.subplots(figsize=(5.5, 4))
         by_attack: dict[str, list[tuple[float, str]]] = {}
         for c in summary.attack_columns:
@@ -181,14 +181,9 @@ def _plots(summary: BuildSummary) -> dict[str, str]:
         for name, pts in by_attack.items():
             pts.sort()
             eps = [0.0] + [e for e, _ in pts]
-            cols = [c for _, c in pts]
-            mean = [t["clean"].mean()] + [t[c].mean() for c in cols] if "clean" in t else None
-            if mean is None:
-                continue
-            lo = [t["clean"].min()] + [t[c].min() for c in cols]
-            hi = [t["clean"].max()] + [t[c].max() for c in cols]
-            ax.plot(eps, mean, marker="o", label=name)
-            ax.fill_between(eps, lo, hi, alpha=0.15)
+            curve = t[["clean"] + [c for _, c in pts]]
+            ax.plot(eps, curve.mean(), marker="o", label=name)
+            ax.fill_between(eps, curve.min(), curve.max(), alpha=0.15)
         ax.set_xlabel("epsilon (x 1/255)")
         ax.set_ylabel("accuracy (mean; band: min-max over architectures)")
         ax.legend(fontsize=8)
