@@ -12,6 +12,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from robnas.runner.quickstart import QUICKSTART_MEASURES
+
 
 def _tau(value: float) -> str:
     """A rank correlation for the table; ``n/a`` where it is undefined (too few or tied values)."""
@@ -28,7 +30,7 @@ def quickstart(
     channels: int = typer.Option(None, "--C", min=1, help="Channels of the first stage (default 16)."),
     cells: int = typer.Option(None, "--N", min=1, help="Cells per stage (default 1)."),
     measures: str = typer.Option(
-        ",".join(__import__("robnas.runner.quickstart", fromlist=["x"]).QUICKSTART_MEASURES),
+        ",".join(QUICKSTART_MEASURES),
         help="Comma-separated measures at initialisation ('' for none).",
     ),
     device: str = typer.Option("auto", help="auto, cpu or cuda."),
