@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 
-from robnas.data import available_datasets, get_reader
-from robnas.data.files import DIFFERS, MISSING, locate
-from robnas.data.registry import DatasetReader
 from robnas.errors import DataError
+
+if TYPE_CHECKING:  # robnas.data imports torch: load it only when a data command runs
+    from robnas.data.registry import DatasetReader
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
 
@@ -33,6 +33,8 @@ def list_datasets(
 ) -> None:
     """List the registered datasets and whether their files are found under the data root."""
     rows = []
+    from robnas.data import available_datasets, get_reader
+
     for name in available_datasets():
         if name == "imagefolder":
             where = "your folder: robnas data info imagefolder --root DIR"
@@ -62,6 +64,8 @@ def _split_report(reader: DatasetReader, split: str) -> dict[str, Any]:
     out: dict[str, Any] = {"split": split, "official_size": official or None}
     if not reader.split_available(split):
         specs = reader.info.files_for(split)
+        from robnas.data.files import locate
+
         missing = [str(reader.folder / f.path) for f in specs if locate(reader.folder, f) is None]
         out.update(found=False, size=None, missing=missing)
         return out
@@ -81,6 +85,8 @@ def _split_report(reader: DatasetReader, split: str) -> dict[str, Any]:
 
 
 def _checksum_summary(statuses: list[Any]) -> str:
+    from robnas.data.files import DIFFERS, MISSING
+
     states = {s.state for s in statuses}
     if not statuses:
         return "no official files to check"
@@ -105,6 +111,8 @@ def info(
     ),
 ) -> None:
     """Sizes per split, classes, shapes, mean/std, checksum status, and where files are expected."""
+    from robnas.data import get_reader
+
     reader = get_reader(name, root)
     if verify:
         reader.verify()
@@ -166,6 +174,8 @@ def download(
     root: Path | None = typer.Option(None, "--root", help=ROOT_HELP),
 ) -> None:
     """Download a dataset from its official address into the data root and check its md5s."""
+    from robnas.data import get_reader
+
     reader = get_reader(name, root)
     statuses = reader.download(progress=True)
     if not statuses:

@@ -12,8 +12,6 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from robnas.runner.quickstart import QUICKSTART_MEASURES
-
 
 def _tau(value: float) -> str:
     """A rank correlation for the table; ``n/a`` where it is undefined (too few or tied values)."""
@@ -30,8 +28,9 @@ def quickstart(
     channels: int = typer.Option(None, "--C", min=1, help="Channels of the first stage (default 16)."),
     cells: int = typer.Option(None, "--N", min=1, help="Cells per stage (default 1)."),
     measures: str = typer.Option(
-        ",".join(QUICKSTART_MEASURES),
-        help="Comma-separated measures at initialisation ('' for none).",
+        None,
+        help="Comma-separated measures at initialisation ('' for none; default: jacobian, "
+        "jacobian_top, ntk, ntk_mixed, naswot, synflow, snip).",
     ),
     device: str = typer.Option("auto", help="auto, cpu or cuda."),
     out: Path = typer.Option(Path("quickstart-out"), help="Folder for the results store and the report."),
@@ -39,10 +38,14 @@ def quickstart(
     """Build a small robustness benchmark, rank its architectures and measures, write a report."""
     from robnas.analysis.report import summarise_store, write_report
     from robnas.runner import build
-    from robnas.runner.quickstart import quickstart_config
+    from robnas.runner.quickstart import QUICKSTART_MEASURES, quickstart_config
 
     console = Console(soft_wrap=True)
-    names = tuple(m.strip() for m in measures.split(",") if m.strip())
+    names = (
+        QUICKSTART_MEASURES
+        if measures is None
+        else tuple(m.strip() for m in measures.split(",") if m.strip())
+    )
     config = quickstart_config(n, seed, dataset, root, out, epochs, channels, cells, names, device)
     out.mkdir(parents=True, exist_ok=True)
     tr, mdl = config["training"], config["model"]
