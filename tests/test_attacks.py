@@ -15,6 +15,7 @@ from robnas.attacks import (
     APGD,
     FGSM,
     PGD,
+    MissingGradientWarning,
     Square,
     apgd_checkpoints,
     available_attacks,
@@ -202,13 +203,16 @@ def test_constant_output_model_has_zero_input_gradient(name: str) -> None:
     torch.manual_seed(0)
     for model in (ConstantNet(), build_network(ALL_NONE, C=4, N=1, num_classes=3, in_channels=1).eval()):
         for loss in ("ce", "margin"):  # parameters trainable: x is simply not in the graph
-            _, _, g = input_grad(model, x, y, loss)
+            with pytest.warns(MissingGradientWarning, match="does not depend on its input"):
+                _, _, g = input_grad(model, x, y, loss)  # zeros, but never silently
             assert torch.equal(g, torch.zeros_like(x))
         clean = get_attack(
             name, eps=8 / 255, **FAST[name], **({"random_start": False} if name == "pgd" else {})
         )
-        assert torch.equal(clean(model, x, y), x)
-        started = get_attack(name, eps=8 / 255, random_start=True, **FAST[name])(model, x, y)
+        with pytest.warns(MissingGradientWarning):
+            assert torch.equal(clean(model, x, y), x)
+        with pytest.warns(MissingGradientWarning):
+            started = get_attack(name, eps=8 / 255, random_start=True, **FAST[name])(model, x, y)
         assert float((started - x).abs().max()) <= 8 / 255 + 1e-6
         assert all(p.grad is None for p in model.parameters())
 
@@ -241,7 +245,15 @@ def test_evaluate_robustness_accounting(trained) -> None:
             assert res.worst_case[e] <= a
     m = res.metrics()
     assert {"clean", "pgd@8", "apgd-ce@20", "square@2", "worst@8"} <= set(m)
-    assert {c.name for c in res.checks} == {"huge_eps", "square_vs_gradient", "monotone_eps"}
+    assert {c.name for c in res.checks} == {
+        "huge_eps",
+        "square_vs_gradient",
+        "monotone_eps",
+        "zero_gradient",
+        "randomized",
+        "probability_output",
+        "dynamic",
+    }
     assert all(c.passed for c in res.checks), res.checks
     json.dumps(res.to_dict())
 

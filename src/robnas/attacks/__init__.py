@@ -5,9 +5,11 @@ Pixels are in [0, 1] and epsilons are floats in pixel units (``8 / 255``); model
 registry; ``attack(model, x, y)`` returns adversarial examples.
 """
 
-from robnas.attacks.apgd import APGD, apgd_checkpoints
+from robnas.attacks.apgd import APGD, APGDDLR, APGDT, apgd_checkpoints
+from robnas.attacks.autoattack import AutoAttack, AutoAttackPlus, AutoAttackRand
 from robnas.attacks.base import (
     Attack,
+    MissingGradientWarning,
     available_attacks,
     canonical_attack_name,
     check_eps,
@@ -20,12 +22,22 @@ from robnas.attacks.checks import MaskingCheck, run_checks
 from robnas.attacks.corruptions import CORRUPTIONS, available_corruptions, corrupt
 from robnas.attacks.ensemble import Ensemble
 from robnas.attacks.evaluate import RobustnessResult, eps_label, evaluate_corruptions, evaluate_robustness
+from robnas.attacks.fab import FAB, FABT
 from robnas.attacks.fgsm import FGSM
 from robnas.attacks.pgd import PGD
-from robnas.attacks.square import Square, p_schedule
+from robnas.attacks.square import Square, SquareRescaled, p_schedule
 
 __all__ = [
     "APGD",
+    "APGDDLR",
+    "APGDT",
+    "FAB",
+    "FABT",
+    "AutoAttack",
+    "AutoAttackPlus",
+    "AutoAttackRand",
+    "MissingGradientWarning",
+    "SquareRescaled",
     "CORRUPTIONS",
     "FGSM",
     "PGD",

@@ -1,5 +1,6 @@
-"""APGD-CE: Auto-PGD with the cross-entropy loss (Croce and Hein, "Reliable evaluation of
-adversarial robustness with an ensemble of diverse parameter-free attacks", ICML 2020, Alg. 1).
+"""APGD: Auto-PGD (Croce and Hein, "Reliable evaluation of adversarial robustness with an
+ensemble of diverse parameter-free attacks", ICML 2020, Alg. 1) with the cross-entropy loss
+(``apgd-ce``), the DLR loss (``apgd-dlr``) or the targeted DLR loss (``apgd-t``).
 
 With a budget of ``N = steps`` iterations:
 
@@ -18,6 +19,14 @@ With a budget of ``N = steps`` iterations:
 - restarts (``restarts``, default 1 as in AutoAttack's standard APGD-CE) attack only the points
   that survived the previous runs, each from a new random start.
 
+APGD-T (:class:`APGDT`) runs one such attack per target class: for the k-th target
+(k = 1..``n_target_classes``, 9 in standard AutoAttack) the target of each point still robust is
+the class of its (k+1)-th largest clean logit, and the loss is the targeted DLR loss
+``-(z_y - z_t) / (z_pi1 - (z_pi3 + z_pi4) / 2)`` (:func:`robnas.attacks.base.dlr_targeted_loss`),
+which ignores the scale of the logits. ``eot_iter > 1`` averages the gradient over that many
+forward passes (expectation over transformation, AutoAttack's ``rand`` version for randomised
+models).
+
 Per-sample step sizes, as in the authors' code. A point leaves the computation as soon as an
 iterate misclassifies it (that iterate is returned); points that survive return ``x_max``.
 """
@@ -29,7 +38,15 @@ import math
 import torch
 from torch import Tensor, nn
 
-from robnas.attacks.base import Attack, _flat_norm, input_grad, normalize_grad, project, register_attack
+from robnas.attacks.base import (
+    Attack,
+    _flat_norm,
+    input_grad,
+    normalize_grad,
+    predict,
+    project,
+    register_attack,
+)
 from robnas.errors import ConfigError
 
 
@@ -47,7 +64,9 @@ def apgd_checkpoints(n_iter: int) -> list[int]:
 
 @register_attack("apgd-ce", "apgd", "aa_apgd-ce")
 class APGD(Attack):
-    """APGD-CE (untargeted, cross-entropy); see the module docstring."""
+    """APGD, untargeted, with the cross-entropy (default) or DLR loss; see the module docstring."""
+
+    default_loss = "ce"
 
     def __init__(
         self,
@@ -57,17 +76,40 @@ class APGD(Attack):
         restarts: int = 1,
         rho: float = 0.75,
         momentum: float = 0.75,
+        loss: str | None = None,
+        eot_iter: int = 1,
         norm: str = "Linf",
         seed: int | None = 0,
         device: str | torch.device | None = None,
     ) -> None:
         super().__init__(eps, norm=norm, seed=seed, device=device)
-        if steps < 1 or restarts < 1:
-            raise ConfigError(f"APGD needs steps >= 1 and restarts >= 1, got {steps} and {restarts}")
+        if steps < 1 or restarts < 1 or eot_iter < 1:
+            raise ConfigError(
+                f"APGD needs steps, restarts and eot_iter >= 1, got {steps}, {restarts} and {eot_iter}"
+            )
+        loss = loss or self.default_loss
+        if loss not in ("ce", "dlr"):
+            raise ConfigError(
+                f"APGD's loss must be 'ce' or 'dlr' (use apgd-t for the targeted one), got {loss!r}"
+            )
         self.steps = int(steps)
         self.restarts = int(restarts)
         self.rho = float(rho)
         self.momentum = float(momentum)
+        self.loss = loss
+        self.eot_iter = int(eot_iter)
+
+    def _grad(
+        self, model: nn.Module, x: Tensor, y: Tensor, target: Tensor | None
+    ) -> tuple[Tensor, Tensor, Tensor]:
+        """Loss, logits and input gradient; averaged over ``eot_iter`` forward passes."""
+        if self.eot_iter == 1:
+            return input_grad(model, x, y, self.loss, target)
+        g_sum = torch.zeros_like(x)
+        for _ in range(self.eot_iter):
+            loss, logits, g = input_grad(model, x, y, self.loss, target)
+            g_sum += g
+        return loss, logits, g_sum / self.eot_iter
 
     def _start(self, x: Tensor, gen: torch.Generator) -> Tensor:
         if self.norm == "Linf":
@@ -87,7 +129,7 @@ class APGD(Attack):
             idx = (~fooled).nonzero().squeeze(1)
             if idx.numel() == 0:
                 break
-            x_run, fooled_run, loss_run = self._single_run(model, x[idx], y[idx], gen)
+            x_run, fooled_run, loss_run = self._single_run(model, x[idx], y[idx], gen, None)
             take = fooled_run | (loss_run > best[idx])
             out[idx[take]] = x_run[take]
             best[idx[take]] = loss_run[take]
@@ -95,13 +137,13 @@ class APGD(Attack):
         return out
 
     def _single_run(
-        self, model: nn.Module, x: Tensor, y: Tensor, gen: torch.Generator
+        self, model: nn.Module, x: Tensor, y: Tensor, gen: torch.Generator, target: Tensor | None
     ) -> tuple[Tensor, Tensor, Tensor]:
         n = x.shape[0]
         shape1 = (n, *([1] * (x.dim() - 1)))
         ckpts = apgd_checkpoints(self.steps)
         x_adv = self._start(x, gen)
-        loss, logits, g = input_grad(model, x_adv, y)
+        loss, logits, g = self._grad(model, x_adv, y, target)
         fooled = logits.argmax(1) != y
         x_out = x_adv.clone()  # misclassified iterate if any, else x_max at the end
         f_max, x_max, g_max = loss.clone(), x_adv.clone(), g.clone()
@@ -123,7 +165,7 @@ class APGD(Attack):
             x_new = project(xa + alpha * (z - xa) + (1 - alpha) * (xa - x_prev[a]), xs, self.eps, self.norm)
             x_prev[a] = xa
             x_adv[a] = x_new
-            loss_a, logits_a, g_a = input_grad(model, x_new, y[a])
+            loss_a, logits_a, g_a = self._grad(model, x_new, y[a], None if target is None else target[a])
             g[a] = g_a
             wrong = logits_a.argmax(1) != y[a]
             x_out[a[wrong]] = x_new[wrong]
@@ -150,3 +192,63 @@ class APGD(Attack):
         keep = ~fooled
         x_out[keep] = x_max[keep]
         return x_out, fooled, f_max
+
+
+@register_attack("apgd-dlr")
+class APGDDLR(APGD):
+    """APGD with the untargeted DLR loss (AutoAttack's ``plus`` and ``rand`` versions)."""
+
+    default_loss = "dlr"
+
+
+@register_attack("apgd-t", "apgd-targeted")
+class APGDT(APGD):
+    """APGD-T: APGD with the targeted DLR loss, one run per target class; see the module docstring.
+
+    AutoAttack's standard version: ``steps=100``, ``restarts=1``, ``n_target_classes=9``. A point
+    leaves as soon as one target fools the model; later targets attack only the survivors.
+    """
+
+    def __init__(
+        self,
+        eps: float,
+        *,
+        n_target_classes: int = 9,
+        steps: int = 100,
+        restarts: int = 1,
+        rho: float = 0.75,
+        momentum: float = 0.75,
+        eot_iter: int = 1,
+        norm: str = "Linf",
+        seed: int | None = 0,
+        device: str | torch.device | None = None,
+    ) -> None:
+        super().__init__(
+            eps, steps=steps, restarts=restarts, rho=rho, momentum=momentum, loss="dlr",
+            eot_iter=eot_iter, norm=norm, seed=seed, device=device,
+        )  # fmt: skip
+        if n_target_classes < 1:
+            raise ConfigError(f"APGD-T needs n_target_classes >= 1, got {n_target_classes}")
+        self.loss = "dlr-targeted"
+        self.n_target_classes = int(n_target_classes)
+
+    def _run(self, model: nn.Module, x: Tensor, y: Tensor, gen: torch.Generator) -> Tensor:
+        out = x.clone()
+        with torch.no_grad():
+            clean_logits = model(x)
+        n_cls = clean_logits.shape[1]
+        if n_cls < 4:
+            raise ConfigError(f"APGD-T's targeted DLR loss needs at least 4 classes, the model has {n_cls}")
+        fooled = predict(model, x) != y
+        ranked = clean_logits.argsort(dim=1, descending=True)
+        # a point whose top class is not y is already fooled and never attacked
+        for k in range(1, min(self.n_target_classes, n_cls - 1) + 1):
+            for _ in range(self.restarts):
+                idx = (~fooled).nonzero().squeeze(1)
+                if idx.numel() == 0:
+                    return out
+                target = ranked[idx, k]
+                x_run, fooled_run, _ = self._single_run(model, x[idx], y[idx], gen, target)
+                out[idx[fooled_run]] = x_run[fooled_run]
+                fooled[idx[fooled_run]] = True
+        return out

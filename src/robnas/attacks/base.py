@@ -24,6 +24,7 @@ one new module that decorates its class with :func:`register_attack`.
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any, ClassVar, TypeVar
@@ -78,7 +79,7 @@ def get_attack(name: str, eps: float, **kwargs: Any) -> Attack:
 
 def _load_builtin() -> None:
     # importing the modules registers the built-in attacks
-    from robnas.attacks import apgd, ensemble, fgsm, pgd, square  # noqa: F401
+    from robnas.attacks import apgd, autoattack, ensemble, fab, fgsm, pgd, square  # noqa: F401
 
 
 def check_eps(eps: float, norm: str = "Linf") -> float:
@@ -144,26 +145,86 @@ def margin(logits: Tensor, y: Tensor) -> Tensor:
     return z_y - other.max(dim=1).values
 
 
-def input_grad(model: nn.Module, x: Tensor, y: Tensor, loss: str = "ce") -> tuple[Tensor, Tensor, Tensor]:
+class MissingGradientWarning(RuntimeWarning):
+    """The model's output does not depend on its input: the input gradient is exactly zero.
+
+    :func:`input_grad` returns zeros then (an NB201 cell made only of ``none`` edges is a real
+    network with this property) but says so, so that a gradient-masking check or a user sees it
+    instead of a silently inflated robust accuracy.
+    """
+
+
+def dlr_loss(logits: Tensor, y: Tensor) -> Tensor:
+    """Croce and Hein's difference-of-logits-ratio loss (untargeted), per sample.
+
+    ``-(z_y - max_{j != y} z_j) / (z_pi1 - z_pi3)`` with ``z_pi1 >= z_pi2 >= ...`` the sorted
+    logits: invariant to shifting and rescaling the logits, so a model whose logits are
+    multiplied by a large constant (which saturates the softmax and zeroes the cross-entropy
+    gradient) does not fool it. Needs at least 3 classes.
+    """
+    z = logits.sort(dim=1).values
+    return -margin(logits, y) / (z[:, -1] - z[:, -3] + 1e-12)
+
+
+def dlr_targeted_loss(logits: Tensor, y: Tensor, target: Tensor) -> Tensor:
+    """The targeted DLR loss of APGD-T, per sample: ``-(z_y - z_t) / (z_pi1 - (z_pi3 + z_pi4) / 2)``.
+
+    Needs at least 4 classes.
+    """
+    z = logits.sort(dim=1).values
+    z_y = logits.gather(1, y[:, None]).squeeze(1)
+    z_t = logits.gather(1, target[:, None]).squeeze(1)
+    return -(z_y - z_t) / (z[:, -1] - 0.5 * (z[:, -3] + z[:, -4]) + 1e-12)
+
+
+ATTACK_LOSSES = ("ce", "margin", "dlr", "dlr-targeted")
+
+
+def attack_loss(logits: Tensor, y: Tensor, loss: str, target: Tensor | None = None) -> Tensor:
+    """The per-sample loss an attack maximises (see :data:`ATTACK_LOSSES`)."""
+    if loss == "ce":
+        return F.cross_entropy(logits, y, reduction="none")
+    if loss == "margin":
+        return -margin(logits, y)
+    if loss == "dlr":
+        return dlr_loss(logits, y)
+    if loss == "dlr-targeted":
+        if target is None:
+            raise ValueError("the targeted DLR loss needs target classes")
+        return dlr_targeted_loss(logits, y, target)
+    raise ConfigError(f"unknown attack loss {loss!r}; choose from {', '.join(ATTACK_LOSSES)}")
+
+
+def input_grad(
+    model: nn.Module,
+    x: Tensor,
+    y: Tensor,
+    loss: str = "ce",
+    target: Tensor | None = None,
+) -> tuple[Tensor, Tensor, Tensor]:
     """Per-sample loss, logits and the gradient of the summed loss with respect to ``x`` only.
 
-    A network whose output does not depend on its input (e.g. a NAS-Bench-201 cell made only of
-    ``none`` edges) has a zero input gradient; it is returned as zeros, so every attack leaves
-    such inputs where its step rule puts them for a zero gradient instead of failing.
+    ``loss`` is one of :data:`ATTACK_LOSSES` (``target``: the target classes of the targeted
+    DLR loss). A network whose output does not depend on its input (e.g. a NAS-Bench-201 cell
+    made only of ``none`` edges) has a zero input gradient: it is returned as zeros, so every
+    attack leaves such inputs where its step rule puts them instead of failing, and a
+    :class:`MissingGradientWarning` says so (never silently: the masking checks of
+    :mod:`robnas.attacks.checks` also count points with an all-zero gradient).
     """
     x = x.detach().requires_grad_(True)
     with torch.enable_grad():
         logits = model(x)
-        if loss == "ce":
-            per = F.cross_entropy(logits, y, reduction="none")
-        elif loss == "margin":
-            per = -margin(logits, y)
-        else:  # pragma: no cover - guarded by the callers
-            raise ConfigError(f"unknown attack loss {loss!r}")
+        per = attack_loss(logits, y, loss, target)
         g = None
         if per.requires_grad:  # False when the output is constant in x and the parameters are frozen
             (g,) = torch.autograd.grad(per.sum(), x, allow_unused=True)
     if g is None:  # x is not in the graph: the gradient is exactly zero
+        warnings.warn(
+            "the model's output does not depend on its input: input gradients are zero, so "
+            "gradient attacks cannot move (robust accuracy under them is not evidence of robustness)",
+            MissingGradientWarning,
+            stacklevel=2,
+        )
         g = torch.zeros_like(x)
     return per.detach(), logits.detach(), g.detach()
 
@@ -230,8 +291,8 @@ class Attack:
     def __call__(self, model: nn.Module, x: Tensor, y: Tensor) -> Tensor:
         return self.perturb(model, x, y)
 
-    def perturb(self, model: nn.Module, x: Tensor, y: Tensor) -> Tensor:
-        """Adversarial examples for ``(x, y)`` against ``model``, on the model's device."""
+    def _prepare(self, model: nn.Module, x: Tensor, y: Tensor) -> tuple[Tensor, Tensor, torch.Generator]:
+        """Inputs moved and checked, and the seeded generator of one call."""
         device = self.device or model_device(model) or x.device
         x = x.detach().to(device=device, dtype=torch.float32)
         y = y.detach().to(device=device, dtype=torch.long)
@@ -244,10 +305,15 @@ class Attack:
                 "attack inputs must be pixels in [0, 1] (normalisation is the model's first layer); "
                 f"got values in [{x.min().item():.3g}, {x.max().item():.3g}]"
             )
-        if self.eps == 0 or x.shape[0] == 0:
-            return x.clone()
         gen = torch.Generator(device=device)
         gen.manual_seed(0 if self.seed is None else int(self.seed))
+        return x, y, gen
+
+    def perturb(self, model: nn.Module, x: Tensor, y: Tensor) -> Tensor:
+        """Adversarial examples for ``(x, y)`` against ``model``, on the model's device."""
+        x, y, gen = self._prepare(model, x, y)
+        if self.eps == 0 or x.shape[0] == 0:
+            return x.clone()
         with attack_mode(model):
             x_adv = self._run(model, x, y, gen)
         return project(x_adv.detach(), x, self.eps, self.norm)

@@ -2,10 +2,13 @@
 
 This is AutoAttack's accounting (Croce and Hein, ICML 2020): the attacks run in order, each on
 the points that are still correctly classified, and a point's adversarial example is the first
-one that fools the model. The standard AutoAttack ensemble is APGD-CE, APGD-T, FAB-T and Square;
-robnas implements APGD-CE and Square faithfully and not APGD-T or FAB-T, so its default ensemble
-is honestly named ``ensemble`` (= ``apgd-ce`` then ``square``), not "AutoAttack". Its robust
-accuracy is an upper bound on AutoAttack's (a weaker or equal attack).
+one that fools the model. The default ``ensemble`` is ``apgd-ce`` then ``square``, a cheaper
+subset of standard AutoAttack (``autoattack``: APGD-CE, APGD-T, FAB-T, Square). Being a subset
+does not make its robust accuracy an upper bound on AutoAttack's in every run: both are
+randomised, and the members' random draws differ between the two ensembles. It usually is, but
+it can be far above it: on a model whose logits are scaled (zero cross-entropy gradients),
+APGD-T's scale-invariant DLR loss finds what APGD-CE cannot (Croce and Hein's point), so report
+``autoattack`` where a number must be comparable with the literature.
 """
 
 from __future__ import annotations

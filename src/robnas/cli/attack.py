@@ -107,7 +107,10 @@ def attack(
         ..., help="A checkpoint of `robnas train`, or an NB201 architecture (index or string; untrained)."
     ),
     dataset: str = typer.Option(None, help="Dataset (default: the checkpoint's, else cifar10)."),
-    attacks: str = typer.Option("fgsm,pgd,apgd,square", help="Comma-separated attack names."),
+    attacks: str = typer.Option(
+        "fgsm,pgd,apgd,square",
+        help="Comma-separated attack names, e.g. autoattack (standard AutoAttack), apgd-t, fab-t, square.",
+    ),
     eps: str = typer.Option("1,2,8", help="Comma-separated epsilons in 1/255 units."),
     corruptions: str = typer.Option("", help="'all' or comma-separated corruption names (none by default)."),
     severities: str = typer.Option("1..5", help="Corruption severities, e.g. 1..5 or 1,3,5."),
@@ -128,6 +131,10 @@ def attack(
 
     eps_list = parse_eps(eps)
     names = [canonical_attack_name(a) for a in attacks.split(",") if a.strip()]
+    if len(set(names)) != len(names):
+        raise ConfigError(f"attack listed twice: {attacks}")
+    if not names:
+        raise ConfigError("give at least one attack, e.g. --attacks pgd,autoattack")
     corr = parse_corruptions(corruptions)
     sev = parse_severities(severities) if corr else []
     model, ds_name, source = load_model(model_or_checkpoint, dataset, root, channels, cells, seed, device)
@@ -135,8 +142,9 @@ def attack(
     from robnas.data import load_dataset
 
     ds = load_dataset(ds_name, split="test", root=root)
+    plan = {name: [round(e * 255, 6) for e in eps_list] for name in names}  # 1/255 units
     result = evaluate_robustness(
-        model, ds, names, eps_list, n=n, batch_size=batch_size, device=device, seed=seed, checks=checks,
+        model, ds, plan, n=n, batch_size=batch_size, device=device, seed=seed, checks=checks,
         progress=not as_json,
     )  # fmt: skip
     corr_acc = (
@@ -166,13 +174,19 @@ def _print(result, corr_acc, source: str, ds_name: str) -> None:
     )
     eps_all = sorted(result.worst_case)
     table = Table(title="accuracy under attack (epsilon in 1/255)")
+    notes: list[str] = []
     table.add_column("attack")
     for e in eps_all:
         table.add_column(eps_label(e), justify="right")
     for name, per in result.accuracy.items():
-        table.add_row(name, *(f"{per[e]:.1%}" for e in eps_all))
+        table.add_row(name, *(f"{per[e]:.1%}" if e in per else "" for e in eps_all))
+        for e, comp in sorted(result.components.get(name, {}).items()):
+            steps = ", ".join(f"{c} {v:.1%}" for c, v in comp.items())
+            notes.append(f"{name} at {eps_label(e)}/255, accuracy after each component: {steps}")
     table.add_row("[bold]worst case[/]", *(f"{result.worst_case[e]:.1%}" for e in eps_all))
     console.print(table)
+    for line in notes:
+        console.print(line)
     if corr_acc:
         sevs = sorted({s for d in corr_acc.values() for s in d})
         t2 = Table(title="accuracy under corruption (severity)")

@@ -6,12 +6,15 @@ For a job (architecture, seed) under a protocol it
    and depth from the training preset, or from ``model: {C, N}`` in the configuration);
 2. trains it on the dataset's ``train`` split with the preset (:func:`robnas.training.train`;
    ``training: {preset: NAME, epochs: ..., ...}`` overrides preset fields);
-3. evaluates clean accuracy, each attack at its epsilons (:func:`robnas.attacks.evaluate_robustness`)
-   and each corruption at its severities on the ``test`` split (``eval: {examples: N}`` limits
-   the number of test images, ``eval: {batch_size: B}``);
+3. evaluates clean accuracy and all attacks at their epsilons in one call
+   (:func:`robnas.attacks.evaluate_robustness`: per-image worst case ``worst@8`` and the
+   gradient-masking checks ``masking-<check>`` are stored too; ``eval: {checks: false}`` turns the
+   checks off) and each corruption at its severities on the ``test`` split (``eval: {examples: N}``
+   limits the number of test images, ``eval: {batch_size: B}``);
 4. computes the configured measures at initialisation (:mod:`robnas.measures`) on one batch.
 
-Metric names follow the benchmarks: ``digits/clean``, ``digits/pgd@8``, ``digits/fog#3``,
+Metric names follow the benchmarks: ``digits/clean``, ``digits/pgd@8``, ``digits/autoattack@8``,
+``digits/worst@8``, ``digits/masking-huge_eps``, ``digits/fog#3``,
 ``digits/params``, ``digits/flops``, ``digits/train-seconds``, ``digits/train-accuracy``,
 ``digits/<measure>``.
 """
@@ -28,7 +31,7 @@ import torch
 from robnas.errors import ConfigError
 from robnas.runner.jobs import Job, JobFailure
 
-EVAL_KEYS = ("examples", "batch_size", "measure_batch")
+EVAL_KEYS = ("examples", "batch_size", "measure_batch", "checks")
 
 
 def _measures_api() -> Any:
@@ -165,28 +168,24 @@ def run(job: Job, device: str) -> dict[str, float]:
         out[prefix + "train-accuracy"] = float(history.final.train_acc)
 
     model.eval()
-    clean = None
-    for name, eps_list in (spec.get("attacks") or {}).items():
-        canonical = _canonical(name)
+    attacks = spec.get("attacks") or {}
+    if attacks:
+        # one evaluation call for all attacks: per-image worst case per epsilon (worst@8) and the
+        # gradient-masking checks (masking-<check>, 1 passed / 0 flagged) reach the store too;
+        # metric names come from the epsilons as configured (1/255 units), never a float lookup
         res = evaluate_robustness(
             model,
             test_ds,
-            [canonical],
-            [e / 255 for e in eps_list],
+            {name: eps for name, eps in attacks.items()},
             n=n_eval,
             batch_size=batch,
             device=device,
             seed=job.seed,
-            checks=False,
+            checks=bool(ev.get("checks", True)),
         )
-        clean = res.clean_accuracy
-        by_eps = res.accuracy[canonical]
-        for eps in eps_list:
-            key = min(by_eps, key=lambda e, target=eps / 255: abs(e - target))
-            out[f"{prefix}{canonical}@{_eps(eps)}"] = float(by_eps[key])
-    out[prefix + "clean"] = float(
-        clean if clean is not None else _clean_accuracy(model, test_ds, n_eval, batch, device)
-    )
+        out.update({prefix + k: float(v) for k, v in res.metrics().items()})
+    else:
+        out[prefix + "clean"] = float(_clean_accuracy(model, test_ds, n_eval, batch, device))
     corruptions = spec.get("corruptions") or {}
     for name, sevs in corruptions.items():
         acc = evaluate_corruptions(
@@ -207,13 +206,3 @@ def _clean_accuracy(model: Any, ds: Any, n: int | None, batch: int, device: str)
             xb = images[i : i + batch].to(device).float().div(255)
             correct += int((model(xb).argmax(1).cpu() == labels[i : i + batch].long()).sum())
     return correct / max(len(labels), 1)
-
-
-def _canonical(name: str) -> str:
-    from robnas.attacks import canonical_attack_name
-
-    return canonical_attack_name(name)
-
-
-def _eps(e: float) -> str:
-    return str(int(e)) if float(e).is_integer() else f"{e:g}"
