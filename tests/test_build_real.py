@@ -32,7 +32,9 @@ def test_train_attack_build_on_digits(tmp_path):
     store = ResultStore(cfg.output)
     assert store.integrity_check() == []
     expected = {"digits/clean", "digits/fgsm@8", "digits/pgd@8", "digits/gaussian_noise#3", "digits/params",
-                "digits/flops", "digits/train-seconds", "digits/train-accuracy"}  # fmt: skip
+                "digits/flops", "digits/train-seconds", "digits/train-accuracy", "digits/worst@8"}  # fmt: skip
+    masking = {"huge_eps", "zero_gradient", "randomized", "probability_output", "dynamic", "monotone_eps"}
+    expected |= {f"digits/masking-{c}" for c in masking}  # the masking checks reach the store
     assert set(store.metrics()) == expected | {f"digits/{m}" for m in measures}
     frame = store.query()
     assert set(frame["torch_version"]) != {"none"} and set(frame["device"]) == {"cpu"}
@@ -42,6 +44,8 @@ def test_train_attack_build_on_digits(tmp_path):
     # robust accuracy never exceeds clean accuracy
     wide = frame.pivot_table(index="uid", columns="metric", values="value")
     assert (wide["digits/pgd@8"] <= wide["digits/clean"] + 1e-9).all()
+    # per-image worst case over FGSM and PGD at 8/255
+    assert (wide["digits/worst@8"] <= wide[["digits/fgsm@8", "digits/pgd@8"]].min(axis=1) + 1e-9).all()
     assert (wide["digits/params"] > 0).all()
     # the store is a benchmark source
     src = StoreSource(store)

@@ -13,6 +13,7 @@ spelling is::
     cifar10/corruption-mean            mean over all 15 corruptions and 5 severities (Jung et al.)
     cifar10/adversarial-mean           mean over a source's attacks and epsilons (defined per source)
     cifar100/autoattack@8              AutoAttack (standard version) at 8/255
+    cifar10/worst@8                    per-image worst case over the attacks run at 8/255
     cifar10/pgd@8/confidence           a quantity other than accuracy
     cifar10/synflow, digits/params     other quantities (measures, sizes) on any dataset name
 
@@ -43,7 +44,22 @@ _DATASET_ALIASES = {
     "imagenet16_120": "imagenet16-120",
 }
 
-ATTACKS: tuple[str, ...] = ("fgsm", "pgd", "apgd-ce", "square", "autoattack", "ensemble")
+ATTACKS: tuple[str, ...] = (
+    "fgsm",
+    "pgd",
+    "apgd-ce",
+    "square",
+    "autoattack",
+    "ensemble",
+    "apgd-dlr",
+    "apgd-t",
+    "fab",
+    "fab-t",
+    "square-rescaled",
+    "autoattack-plus",
+    "autoattack-rand",
+    "worst",  # the per-image worst case over the attacks run at one epsilon
+)
 CORRUPTIONS: tuple[str, ...] = (
     "brightness",
     "contrast",
