@@ -198,6 +198,22 @@ def test_autoattack_versions_and_accounting(digits_model) -> None:
     assert float((adv - x).abs().max()) <= 24 / 255 + 1e-6
 
 
+def test_l2_autoattack(digits_model) -> None:
+    """L2: every component stays in the L2 ball; Square comes from the reference package."""
+    from robnas.attacks.autoattack import _ReferenceSquareL2
+
+    model, x, y = digits_model
+    x, y = x[:16], y[:16]
+    aa = get_attack("autoattack", eps=1.0, norm="L2")
+    assert [type(m).__name__ for m in aa.members] == ["APGD", "APGDT", "FABT", "_ReferenceSquareL2"]
+    for attack in [*aa.members[:3], _ReferenceSquareL2(1.0, n_queries=100, norm="L2")]:
+        adv = attack(model, x, y)
+        assert float((adv - x).flatten(1).norm(dim=1).max()) <= 1.0 + 1e-5, attack
+        assert float(_acc(model, adv, y).float().mean()) < float(_acc(model, x, y).float().mean())
+    res = evaluate_robustness(model, (x, y), {"fab-t": {"eps": [255], "norm": "L2"}}, checks=False)
+    assert set(res.metrics()) == {"clean", "fab-t-l2@255", "worst@255"}
+
+
 def test_paper_schedules_autoattack() -> None:
     # AutoAttack runs Square's 10,000-query schedule unchanged for 5,000 queries (resc_schedule=False)
     assert p_schedule(0.8, 6, 5000, rescale=False) == 0.8

@@ -139,10 +139,10 @@ class _Plan:
     eps: list[float]  # pixel units
 
 
-def _eps_255(value: Any, where: str) -> float:
+def _eps_255(value: Any, where: str, norm: str) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise ConfigError(f"{where}: epsilons are numbers in 1/255 units, got {value!r}")
-    if not 0 < value <= 255:
+    if not value > 0 or (norm == "Linf" and value > 255):
         raise ConfigError(
             f"{where}: epsilon {value!r} is out of range; give epsilons in 1/255 units in (0, 255]"
         )
@@ -167,7 +167,8 @@ def _plans(attacks: Any, eps_list: Sequence[float] | None) -> list[_Plan]:
                 settings, eps_values = {}, value
             if isinstance(eps_values, int | float):
                 eps_values = [eps_values]
-            eps = [_eps_255(v, f"attack {name!r}") for v in eps_values]
+            norm = settings.get("norm", "Linf")
+            eps = [_eps_255(v, f"attack {name!r}", norm) for v in eps_values]
             raw.append((str(name), settings, eps))
     else:
         if eps_list is None:
