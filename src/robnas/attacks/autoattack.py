@@ -82,7 +82,7 @@ class _ReferenceSquareL2(Attack):
     def __init__(self, eps: float, *, n_queries: int = 5000, p_init: float = 0.8, **kw: Any) -> None:
         super().__init__(eps, **kw)
         try:
-            import pyautoattack  # noqa: F401
+            import pyautoattack  # type: ignore[import-untyped]  # noqa: F401
         except ImportError:
             raise ConfigError(
                 "an L2 AutoAttack needs the L2 Square Attack of the reference package: "
@@ -92,7 +92,7 @@ class _ReferenceSquareL2(Attack):
         self.p_init = float(p_init)
 
     def _run(self, model: nn.Module, x: Tensor, y: Tensor, gen: torch.Generator) -> Tensor:
-        from pyautoattack.square import SquareAttack
+        from pyautoattack.square import SquareAttack  # type: ignore[import-untyped]
 
         sq = SquareAttack(
             model, norm="L2", n_queries=self.n_queries, eps=self.eps, p_init=self.p_init,

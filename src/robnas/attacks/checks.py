@@ -216,8 +216,8 @@ def run_checks(
             others = [result.accuracy[a][e] for a in grad_names if e in result.accuracy[a]]
             if others and sq < min(others) - square_tol:
                 bad.append(f"eps {eps_label(e)}: {sq_name} {sq:.1%} < white-box {min(others):.1%}")
-    for label, per_eps in result.components.items():
-        for e, comp in per_eps.items():
+    for label, comp_per_eps in result.components.items():
+        for e, comp in comp_per_eps.items():
             names = list(comp)
             if "square" in names and names.index("square") > 0:
                 before = comp[names[names.index("square") - 1]]
