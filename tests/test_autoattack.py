@@ -400,3 +400,25 @@ def test_cross_check_reference_autoattack(digits_model, which: str, name: str) -
     print(f"{which} {name}: reference {r:.2%}, robnas {o:.2%}, per-image agreement {agree:.1%}")
     assert o <= r + 0.005, (o, r)
     assert r < float(_acc(model, x, y).float().mean())  # the attack does something here
+
+
+def test_cli_attack_autoattack_json(cli, shared_data, monkeypatch) -> None:
+    """The command line reports autoattack@8 (budgets cut here: this tests the plumbing)."""
+    from robnas.attacks import autoattack
+
+    small = [("apgd-ce", {"steps": 5}), ("apgd-t", {"steps": 5, "n_target_classes": 2}),
+             ("fab-t", {"steps": 5, "n_target_classes": 2}), ("square", {"n_queries": 50})]  # fmt: skip
+    monkeypatch.setattr(autoattack, "components", lambda version, norm: small)
+    code, out, err = cli(
+        "attack", "0", "--dataset", "digits", "--C", "4", "--N", "1", "--attacks", "autoattack",
+        "--eps", "8", "--n", "24", "--json", "--root", str(shared_data),
+    )  # fmt: skip
+    assert code == 0, err
+    import json
+
+    res = json.loads(out)
+    assert {"clean", "autoattack@8", "worst@8"} <= set(res["metrics"])
+    assert res["metrics"]["autoattack@8"] == res["components"]["autoattack"]["8"]["square"]
+    assert res["metrics"]["autoattack@8"] <= res["metrics"]["clean"]
+    code, out, err = cli("attack", "0", "--dataset", "digits", "--attacks", "pgd,PGD", "--n", "4")
+    assert code != 0 and "listed twice" in err
