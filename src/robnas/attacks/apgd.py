@@ -76,7 +76,6 @@ class APGD(Attack):
         restarts: int = 1,
         rho: float = 0.75,
         momentum: float = 0.75,
-        loss: str | None = None,
         eot_iter: int = 1,
         norm: str = "Linf",
         seed: int | None = 0,
@@ -87,16 +86,11 @@ class APGD(Attack):
             raise ConfigError(
                 f"APGD needs steps, restarts and eot_iter >= 1, got {steps}, {restarts} and {eot_iter}"
             )
-        loss = loss or self.default_loss
-        if loss not in ("ce", "dlr"):
-            raise ConfigError(
-                f"APGD's loss must be 'ce' or 'dlr' (use apgd-t for the targeted one), got {loss!r}"
-            )
         self.steps = int(steps)
         self.restarts = int(restarts)
         self.rho = float(rho)
         self.momentum = float(momentum)
-        self.loss = loss
+        self.loss = self.default_loss  # fixed by the attack's name, so metric names stay truthful
         self.eot_iter = int(eot_iter)
 
     def _grad(
@@ -123,7 +117,10 @@ class APGD(Attack):
     def _run(self, model: nn.Module, x: Tensor, y: Tensor, gen: torch.Generator) -> Tensor:
         out = x.clone()
         with torch.no_grad():
-            fooled = model(x).argmax(1) != y  # already adversarial: nothing to do
+            logits = model(x)
+        if self.loss == "dlr" and logits.shape[1] < 3:
+            raise ConfigError(f"the DLR loss needs at least 3 classes, the model has {logits.shape[1]}")
+        fooled = logits.argmax(1) != y  # already adversarial: nothing to do
         best = torch.full((x.shape[0],), float("-inf"), device=x.device)
         for _ in range(self.restarts):
             idx = (~fooled).nonzero().squeeze(1)
@@ -209,6 +206,8 @@ class APGDT(APGD):
     leaves as soon as one target fools the model; later targets attack only the survivors.
     """
 
+    default_loss = "dlr-targeted"
+
     def __init__(
         self,
         eps: float,
@@ -224,12 +223,11 @@ class APGDT(APGD):
         device: str | torch.device | None = None,
     ) -> None:
         super().__init__(
-            eps, steps=steps, restarts=restarts, rho=rho, momentum=momentum, loss="dlr",
-            eot_iter=eot_iter, norm=norm, seed=seed, device=device,
+            eps, steps=steps, restarts=restarts, rho=rho, momentum=momentum, eot_iter=eot_iter,
+            norm=norm, seed=seed, device=device,
         )  # fmt: skip
         if n_target_classes < 1:
             raise ConfigError(f"APGD-T needs n_target_classes >= 1, got {n_target_classes}")
-        self.loss = "dlr-targeted"
         self.n_target_classes = int(n_target_classes)
 
     def _run(self, model: nn.Module, x: Tensor, y: Tensor, gen: torch.Generator) -> Tensor:
