@@ -93,6 +93,11 @@ def info(
     typer.echo(f"{'isomorphs:':<17} {'share values' if desc['isomorphs_share_values'] else 'own values'}")
     if "notes" in desc:
         typer.echo(f"{'notes:':<17} {desc['notes']}")
+    typer.echo(f"{'reads:':<17} {desc['reads']}")
+    if src.available() and src.seeds():
+        typer.echo(
+            f"{'seeds:':<17} {', '.join(src.seeds())} (--seed N, mean or all; spread: METRIC/seed-std)"
+        )
     req = [f for f in desc["files"] if f["required"]]
     opt = [f for f in desc["files"] if not f["required"] and f["found"]]
     n_found = sum(f["found"] for f in req)
@@ -106,36 +111,79 @@ def info(
             typer.echo(f"  {line}")
 
 
+SEED = typer.Option(
+    "mean",
+    "--seed",
+    help="Training seed of sources with per-seed values (NAS-RobBench-201's release): "
+    "a seed such as 1, 'mean' (default) or 'all' (query only).",
+)
+
+
+def _fmt(v: float) -> str:
+    return "NaN" if not math.isfinite(v) else f"{v:.4f}"
+
+
 @app.command("query")
 def query(
     source: str = typer.Argument(..., help="Source name."),
     arch: str = typer.Argument(..., help="Index, uid or NAS-Bench-201 string."),
     metric: list[str] = typer.Option(None, "--metric", "-m", help="Metric (repeatable); default: all."),
+    seed: str = SEED,
     root: str = ROOT,
     as_json: bool = JSON,
 ) -> None:
-    """Values of one architecture."""
+    """Values of one architecture (one seed, the seed mean, or every seed with their spread)."""
     from robnas.spaces.nb201 import Arch
 
     src = get_source(source, root)
     a = Arch.parse(arch)
-    values = src.query(a, metric or None)
-    if as_json:
-        _echo_json(
-            {
-                "source": src.name,
-                "regime": src.info.regime,
-                "index": a.index,
-                "uid": a.uid,
-                "arch": a.string,
-                "values": {k: _num(v) for k, v in values.items()},
-            }
-        )
+    head = {
+        "source": src.name,
+        "regime": src.info.regime,
+        "reads": src.reading(),
+        "index": a.index,
+        "uid": a.uid,
+        "arch": a.string,
+    }
+    all_seeds = seed.strip().lower() == "all"
+    if all_seeds:
+        src._seed(src.seeds()[0] if src.seeds() else "1")  # refuses a source without seeds, in words
+        per = src.query_seeds(a, metric or None)
+        std = src.query(a, [f"{k}/seed-std" for k in per if src.has(f"{k}/seed-std")])
+        for k, by_seed in per.items():
+            if f"{k}/seed-std" in std:
+                by_seed["std"] = std[f"{k}/seed-std"]
+        if as_json:
+            _echo_json(
+                {
+                    **head,
+                    "seed": "all",
+                    "values": {k: {s: _num(v) for s, v in d.items()} for k, d in per.items()},
+                }
+            )
+            return
+        typer.echo(f"{src.name} ({src.info.regime} training)  index {a.index}  uid {a.uid}  {a.string}")
+        typer.echo(f"  reads {src.reading()}")
+        labels = [f"seed {s}" for s in src.seeds()] + ["mean", "std"]
+        width = max(len(k) for k in per)
+        typer.echo(f"  {'':<{width}}  " + "  ".join(f"{lab:>7}" for lab in labels))
+        for k, by_seed in per.items():
+            cells = [by_seed.get(s) for s in [*src.seeds(), "mean", "std"]]
+            typer.echo(f"  {k:<{width}}  " + "  ".join(f"{'-' if v is None else _fmt(v):>7}" for v in cells))
         return
+    values = src.query(a, metric or None, seed=seed)
+    label = src._seed(seed)
+    if as_json:
+        _echo_json({**head, "seed": label, "values": {k: _num(v) for k, v in values.items()}})
+        return
+    which = (
+        "mean over seeds" if label == "mean" and src.seeds() else ("seed " + label if label != "mean" else "")
+    )
     typer.echo(f"{src.name} ({src.info.regime} training)  index {a.index}  uid {a.uid}  {a.string}")
+    typer.echo(f"  reads {src.reading()}" + (f"; {which}" if which else ""))
     width = max(len(k) for k in values)
     for k, v in values.items():
-        typer.echo(f"  {k:<{width}}  {'NaN' if not math.isfinite(v) else f'{v:.4f}'}")
+        typer.echo(f"  {k:<{width}}  {_fmt(v)}")
 
 
 @app.command("top")
@@ -144,19 +192,21 @@ def top(
     metric: str = typer.Option(..., "--metric", "-m", help="Metric to rank by."),
     k: int = typer.Option(10, "-k", help="How many architectures."),
     all_indices: bool = typer.Option(False, "--all-indices", help="Rank all 15,625 indices, not classes."),
+    seed: str = SEED,
     root: str = ROOT,
     as_json: bool = JSON,
 ) -> None:
     """The k best architectures by one metric."""
     src = get_source(source, root)
-    df = src.top(metric, k, unique=not all_indices)
+    df = src.top(metric, k, unique=not all_indices, seed=seed)
     if as_json:
         _echo_json(json.loads(df.to_json(orient="records")))
         return
     col = df.columns[-1]
     for r in df.itertuples(index=False):
         typer.echo(f"{r[0]:>3}  {r[1]:>5}  {r[4]:.4f}  {r[3]}")
-    typer.echo(f"(rank, index, {col}, architecture; source {src.name}, {src.info.regime} training)")
+    which = "" if src._seed(seed) == "mean" else f", seed {src._seed(seed)}"
+    typer.echo(f"(rank, index, {col}, architecture; source {src.name}, {src.info.regime} training{which})")
 
 
 @app.command("export")
@@ -166,6 +216,7 @@ def export(
     out: Path = typer.Option(None, "--out", "-o", help="Output file (default: SOURCE.FORMAT)."),
     metric: list[str] = typer.Option(None, "--metric", "-m", help="Metric (repeatable); default: all."),
     all_indices: bool = typer.Option(False, "--all-indices", help="All 15,625 indices, not only classes."),
+    seed: str = SEED,
     root: str = ROOT,
 ) -> None:
     """Write a source as a table: index, uid, arch, one column per metric."""
@@ -173,7 +224,7 @@ def export(
     if fmt not in ("csv", "parquet"):
         raise ValueError(f"unknown format {fmt!r}; choose csv or parquet")
     src = get_source(source, root)
-    df = src.frame(metric or None, unique=not all_indices, arch_columns=True)
+    df = src.frame(metric or None, unique=not all_indices, arch_columns=True, seed=seed)
     path = out or Path(f"{src.name}.{fmt}")
     if fmt == "csv":
         df.to_csv(path)
