@@ -33,7 +33,9 @@ if TYPE_CHECKING:
     import pandas as pd
 
 CACHE_FORMAT = 1
-REGIMES = ("standard", "adversarial", "initialisation")
+REGIMES = ("standard", "adversarial", "mixed", "initialisation", "synthetic", "several", "unknown")
+"""Training regimes. ``mixed``: a beta-mix of clean and adversarial losses; ``synthetic``: test jobs
+that train nothing; ``several``: a store holding protocols of different regimes, none chosen."""
 
 
 @dataclass(frozen=True)

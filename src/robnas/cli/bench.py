@@ -10,13 +10,35 @@ from typing import Any
 
 import typer
 
-from robnas.benchmarks import get_source, source_names
+from robnas.benchmarks import BenchmarkSource, get_source, source_names
 from robnas.benchmarks.metrics import Metric, format_epsilon
+from robnas.errors import ConfigError
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help="Robustness benchmarks of NAS-Bench-201.")
 
 ROOT = typer.Option(None, "--root", help="Data root (default: $ROBNAS_DATA or the per-user data directory).")
 JSON = typer.Option(False, "--json", help="Print JSON instead of a table.")
+PROTOCOL = typer.Option(
+    None,
+    "--protocol",
+    help="For a results store holding several protocols: a protocol hash (or a unique prefix) or "
+    "'latest'. Results of different protocols are never averaged.",
+)
+
+
+def _source(name: str, root: str | None, protocol: str | None = None) -> BenchmarkSource:
+    """``get_source`` with ``--protocol`` (a non-store source refuses a protocol in words)."""
+    return get_source(name, root, protocol=protocol)
+
+
+def _regimes(specs: list[str], root: str | None, protocol: str | None) -> str:
+    """``"jung2023: standard, store: adversarial"`` for the sources named in SOURCE:METRIC specs."""
+    from robnas.benchmarks import split_spec
+
+    names = dict.fromkeys(split_spec(s)[0] for s in specs)
+    return ", ".join(
+        f"{n}: {_source(n, root, protocol if n == 'store' else None).info.regime}" for n in names
+    )
 
 
 def _num(v: Any) -> Any:
@@ -49,14 +71,18 @@ def summarize_metrics(metrics: list[Metric]) -> list[str]:
 
 
 @app.command("list")
-def list_sources(root: str = ROOT, as_json: bool = JSON) -> None:
+def list_sources(root: str = ROOT, protocol: str = PROTOCOL, as_json: bool = JSON) -> None:
     """Sources, their training regime, whether their files are found, and their metrics."""
     rows = []
     for name in source_names():
-        src = get_source(name, root)
+        src = _source(name, root, protocol if name == "store" else None)
         ok = src.available()
         missing = [str(p) for p, found, req in src.files() if req and not found]
-        metrics = [str(m) for m in src.metrics()] if ok else []
+        try:
+            metrics = [str(m) for m in src.metrics()] if ok else []
+        except ConfigError as exc:  # a store with several protocols and none chosen
+            metrics, missing = [], [str(exc)]
+            ok = False
         rows.append(
             {
                 "source": name,
@@ -79,12 +105,19 @@ def list_sources(root: str = ROOT, as_json: bool = JSON) -> None:
 
 @app.command("info")
 def info(
-    source: str = typer.Argument(..., help="Source name."), root: str = ROOT, as_json: bool = JSON
+    source: str = typer.Argument(..., help="Source name."),
+    root: str = ROOT,
+    protocol: str = PROTOCOL,
+    as_json: bool = JSON,
 ) -> None:
     """Metadata (citation, address, licence, training regime), files and metrics of a source."""
-    src = get_source(source, root)
+    src = _source(source, root, protocol)
     desc = src.describe()
-    desc["metrics"] = [str(m) for m in src.metrics()] if src.available() else []
+    choose = ""
+    try:
+        desc["metrics"] = [str(m) for m in src.metrics()] if src.available() else []
+    except ConfigError as exc:  # a store holding several protocols, none chosen
+        desc["metrics"], choose = [], str(exc)
     if as_json:
         _echo_json(desc)
         return
@@ -94,7 +127,7 @@ def info(
     if "notes" in desc:
         typer.echo(f"{'notes:':<17} {desc['notes']}")
     typer.echo(f"{'reads:':<17} {desc['reads']}")
-    if src.available() and src.seeds():
+    if src.available() and not choose and src.seeds():
         typer.echo(
             f"{'seeds:':<17} {', '.join(src.seeds())} (--seed N, mean or all; spread: METRIC/seed-std)"
         )
@@ -105,6 +138,14 @@ def info(
     for f in req:
         if not f["found"]:
             typer.echo(f"  missing: {f['path']}")
+    for p in desc.get("protocols", []):
+        mark = "*" if p["protocol"] == desc.get("chosen_protocol") else " "
+        typer.echo(
+            f" {mark}protocol {p['protocol']}  {p['regime']} ({p.get('objective')}, "
+            f"preset {p.get('preset')}, {p.get('epochs')} epochs)  {p.get('dataset')}  {p['results']} results"
+        )
+    if choose:
+        typer.echo(f"{'metrics:':<17} {choose}")
     if desc["metrics"]:
         typer.echo(f"{'metrics:':<17} {len(desc['metrics'])}")
         for line in summarize_metrics(src.metrics()):
@@ -130,12 +171,13 @@ def query(
     metric: list[str] = typer.Option(None, "--metric", "-m", help="Metric (repeatable); default: all."),
     seed: str = SEED,
     root: str = ROOT,
+    protocol: str = PROTOCOL,
     as_json: bool = JSON,
 ) -> None:
     """Values of one architecture (one seed, the seed mean, or every seed with their spread)."""
     from robnas.spaces.nb201 import Arch
 
-    src = get_source(source, root)
+    src = _source(source, root, protocol)
     a = Arch.parse(arch)
     head = {
         "source": src.name,
@@ -194,10 +236,11 @@ def top(
     all_indices: bool = typer.Option(False, "--all-indices", help="Rank all 15,625 indices, not classes."),
     seed: str = SEED,
     root: str = ROOT,
+    protocol: str = PROTOCOL,
     as_json: bool = JSON,
 ) -> None:
     """The k best architectures by one metric."""
-    src = get_source(source, root)
+    src = _source(source, root, protocol)
     df = src.top(metric, k, unique=not all_indices, seed=seed)
     if as_json:
         _echo_json(json.loads(df.to_json(orient="records")))
@@ -218,12 +261,13 @@ def export(
     all_indices: bool = typer.Option(False, "--all-indices", help="All 15,625 indices, not only classes."),
     seed: str = SEED,
     root: str = ROOT,
+    protocol: str = PROTOCOL,
 ) -> None:
     """Write a source as a table: index, uid, arch, one column per metric."""
     fmt = fmt.lower()
     if fmt not in ("csv", "parquet"):
         raise ValueError(f"unknown format {fmt!r}; choose csv or parquet")
-    src = get_source(source, root)
+    src = _source(source, root, protocol)
     df = src.frame(metric or None, unique=not all_indices, arch_columns=True, seed=seed)
     path = out or Path(f"{src.name}.{fmt}")
     if fmt == "csv":
@@ -233,7 +277,10 @@ def export(
             df.to_parquet(path)
         except ImportError:
             raise ValueError("parquet export needs pyarrow: pip install 'robnas[parquet]'") from None
-    typer.echo(f"wrote {len(df)} architectures x {df.shape[1] - 2} metrics to {path}")
+    typer.echo(
+        f"wrote {len(df)} architectures x {df.shape[1] - 2} metrics to {path} "
+        f"(source {src.name}, {src.info.regime} training)"
+    )
 
 
 @app.command("correlate")
@@ -244,12 +291,16 @@ def correlate(
     ),
     all_indices: bool = typer.Option(False, "--all-indices", help="Use all 15,625 indices, not classes."),
     root: str = ROOT,
+    protocol: str = PROTOCOL,
     as_json: bool = JSON,
 ) -> None:
     """Kendall tau and Spearman rho between metrics, within and across sources."""
-    from robnas.analysis.correlation import correlate as _correlate
+    from robnas.analysis.correlation import rank_correlations
+    from robnas.benchmarks import frame
 
-    res = _correlate(specs, root=root, unique=not all_indices)
+    if len(specs) < 2:
+        raise ConfigError("correlate needs at least two SOURCE:METRIC columns")
+    res = rank_correlations(frame(specs, root=root, unique=not all_indices, protocol=protocol))
     pairs = res.long()
     if as_json:
         _echo_json(json.loads(pairs.to_json(orient="records")))
@@ -259,6 +310,7 @@ def correlate(
             typer.echo(
                 f"{r.a:<{w}}  {r.b:<{w}}  tau {r.kendall_tau:+.4f}  rho {r.spearman_rho:+.4f}  n {r.n}"
             )
+        typer.echo(f"(training regimes: {_regimes(specs, root, protocol)})")
     if heatmap is not None:
         from robnas.analysis.plots import heatmap as _heatmap
 
@@ -276,27 +328,29 @@ def plot(
     y: str = typer.Argument(None, help="Second SOURCE:METRIC: draw a scatter of x against y."),
     out: Path = typer.Option(..., "--out", "-o", help="PNG file to write."),
     root: str = ROOT,
+    protocol: str = PROTOCOL,
 ) -> None:
     """A scatter of two metrics, or (one metric) accuracy vs. parameter count with per-count spread."""
     from robnas.analysis import plots
     from robnas.benchmarks import frame
 
     if y is not None:
-        df = frame([x, y], root=root)
+        df = frame([x, y], root=root, protocol=protocol)
         path = plots.scatter(df, df.columns[0], df.columns[1], out)
-        typer.echo(f"wrote {path} ({len(df.dropna())} architectures)")
+        regimes = _regimes([x, y], root, protocol)
+        typer.echo(f"wrote {path} ({len(df.dropna())} architectures; training regimes: {regimes})")
         return
     from robnas.analysis.params import param_counts
     from robnas.analysis.robustness import same_params_spread
     from robnas.benchmarks import split_spec
 
     name, metric = split_spec(x)
-    src = get_source(name, root)
+    src = _source(name, root, protocol if name == "store" else None)
     vals = src.values(metric)
     params = param_counts(metric.dataset)
     idx = src.unique_indices()
     path = plots.accuracy_vs_params(params[idx], vals[idx], out, ylabel=f"{name}:{metric}")
-    typer.echo(f"wrote {path}")
+    typer.echo(f"wrote {path} (source {name}, {src.info.regime} training)")
     spread = same_params_spread(vals, params, idx).head(5)
     typer.echo("largest groups of equal parameter count (params, n, min, max, spread):")
     for p, r in spread.iterrows():
