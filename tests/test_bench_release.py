@@ -178,3 +178,69 @@ def test_cli_seed_query(tmp_path: Path, cli) -> None:
     assert code == 0 and "seed 1" in out and "std" in out
     code, out, err = cli("bench", "query", "nasrobbench201", "1000", "--seed", "9", "--root", root)
     assert code != 0 and "no seed '9'" in out + err
+
+
+# ---------------------------------------------------------------------- Jung et al.: any subset
+def _jung_subset(root: Path, shared_data: Path) -> Path:
+    folder = root / "robustness-dataset"
+    folder.mkdir(parents=True)
+    (folder / "meta.json").write_bytes((shared_data / "robustness-dataset" / "meta.json").read_bytes())
+    meta = json.loads((folder / "meta.json").read_text())
+    reps = [i for i in range(NUM_ARCHS) if uid_table()[i] == i]
+    # ImageNet16-120 alone: clean accuracy, in the release's layout
+    (folder / "ImageNet16-120").mkdir()
+    clean = {str(u): 0.3 + (u % 7) / 100 for u in reps}
+    payload = {"ImageNet16-120": {"clean": {"accuracy": clean}}}
+    (folder / "ImageNet16-120" / "clean_accuracy.json").write_text(json.dumps(payload))
+    # CIFAR-10 PGD accuracy and confidence only
+    (folder / "cifar10").mkdir()
+    n_eps = len(meta["epsilons"]["pgd@Linf"])
+    for quantity, base in (("accuracy", 0.5), ("confidence", 0.7)):
+        values = {str(u): [base - j / 100 for j in range(n_eps)] for u in reps}
+        payload = {"cifar10": {"pgd@Linf": {quantity: values}}}
+        (folder / "cifar10" / f"pgd@Linf_{quantity}.json").write_text(json.dumps(payload))
+    cm = {str(u): [[5, 1], [2, 7]] for u in reps}
+    (folder / "cifar10" / "clean_cm.json").write_text(json.dumps({"cifar10": {"clean": {"cm": cm}}}))
+    return folder
+
+
+def test_jung_reads_any_subset(tmp_path: Path, shared_data: Path, cli) -> None:
+    _jung_subset(tmp_path, shared_data)
+    src = get_source("jung2023", tmp_path)
+    assert src.available()
+    names = {str(m) for m in src.metrics()}
+    assert (
+        "imagenet16-120/clean" in names and "cifar10/pgd@8" in names and "cifar10/pgd@8/confidence" in names
+    )
+    assert not any(n.startswith("cifar100") for n in names) and "cifar10/adversarial-mean" not in names
+    assert src.query(7, "imagenet16-120/clean")["imagenet16-120/clean"] == pytest.approx(0.3 + 7 % 7 / 100)
+    # what is missing is said when it is asked for, naming the file
+    with pytest.raises(DataError, match=r"cifar100/fog#3 is in the release file cifar100/fog_accuracy\.json"):
+        src.query(0, "cifar100/fog#3")
+    with pytest.raises(DataError, match=r"cifar10/fgsm@Linf_confidence\.json"):
+        src.values("cifar10/fgsm@8/confidence")
+    code, out, err = cli(
+        "bench", "query", "jung2023", "0", "-m", "cifar10/pgd@8/confidence", "--root", str(tmp_path)
+    )
+    assert code == 0 and "cifar10/pgd@8/confidence" in out and "0.6400" in out, err
+    code, out, err = cli(
+        "bench", "cm", "jung2023", "0", "-m", "cifar10/clean", "--root", str(tmp_path), "--json"
+    )
+    assert code == 0 and json.loads(out)["confusion_matrix"] == [[5, 1], [2, 7]], err
+    code, out, err = cli("bench", "cm", "jung2023", "0", "-m", "cifar10/clean", "--root", str(tmp_path))
+    assert code == 0 and "accuracy 12/15" in out
+    code, out, err = cli("bench", "cm", "jung2023", "0", "-m", "cifar10/fog#3", "--root", str(tmp_path))
+    assert code != 0 and "fog_cm.json not found" in out + err
+    code, out, err = cli("bench", "cm", "nasrobbench201", "0", "--root", str(shared_data))
+    assert code != 0 and "no confusion matrices" in out + err
+
+
+def test_jung_cm_on_shared_data(shared_data: Path, cli) -> None:
+    code, out, err = cli(
+        "bench", "cm", "jung2023", "1000", "-m", "cifar10/clean", "--root", str(shared_data), "--json"
+    )
+    assert code == 0, err
+    cm = np.array(json.loads(out)["confusion_matrix"])
+    acc = get_source("jung2023", shared_data).query(1000, "cifar10/clean")["cifar10/clean"]
+    assert cm.shape == (10, 10) and cm.sum() == 10000
+    assert cm.trace() / cm.sum() == pytest.approx(acc, abs=1e-4)

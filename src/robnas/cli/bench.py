@@ -228,6 +228,44 @@ def query(
         typer.echo(f"  {k:<{width}}  {_fmt(v)}")
 
 
+@app.command("cm")
+def confusion(
+    source: str = typer.Argument(..., help="Source name (jung2023 publishes confusion matrices)."),
+    arch: str = typer.Argument(..., help="Index, uid or NAS-Bench-201 string."),
+    metric: str = typer.Option("cifar10/clean", "--metric", "-m", help="e.g. cifar10/clean, cifar10/pgd@8."),
+    root: str = ROOT,
+    as_json: bool = JSON,
+) -> None:
+    """Confusion matrix (rows: true class, columns: predicted class; counts) of one architecture."""
+    from robnas.spaces.nb201 import Arch
+
+    src = get_source(source, root)
+    if not hasattr(src, "confusion_matrix"):
+        raise ConfigError(f"{src.name} publishes no confusion matrices (jung2023 does)")
+    a = Arch.parse(arch)
+    cm = src.confusion_matrix(a, metric)
+    if as_json:
+        _echo_json(
+            {
+                "source": src.name,
+                "regime": src.info.regime,
+                "index": a.index,
+                "uid": a.uid,
+                "metric": str(metric),
+                "confusion_matrix": cm.tolist(),
+            }
+        )
+        return
+    total = int(cm.sum())
+    correct = int(cm.trace())
+    typer.echo(f"{src.name} ({src.info.regime} training)  index {a.index}  uid {a.uid}  {metric}")
+    typer.echo(f"rows: true class, columns: predicted class; accuracy {correct}/{total}")
+    width = max(len(str(int(cm.max()))), 3)
+    typer.echo("     " + " ".join(f"{j:>{width}}" for j in range(cm.shape[1])))
+    for i, row in enumerate(cm):
+        typer.echo(f"{i:>4} " + " ".join(f"{int(v):>{width}}" for v in row))
+
+
 @app.command("top")
 def top(
     source: str = typer.Argument(..., help="Source name."),
