@@ -266,6 +266,35 @@ def confusion(
         typer.echo(f"{i:>4} " + " ".join(f"{int(v):>{width}}" for v in row))
 
 
+@app.command("convert")
+def convert(
+    source: str = typer.Argument(..., help="Source name, e.g. natsbench."),
+    root: str = ROOT,
+    as_json: bool = JSON,
+) -> None:
+    """Read a source's released files again and write its compact binary cache (.npy + .json)."""
+    src = get_source(source, root)
+    if source.strip().lower() == "store":
+        raise ConfigError("the store is read live from its database; it has no cache to convert")
+    table = src.load(refresh=True)
+    npy, meta = src.cache_paths()
+    written = npy.is_file() and meta.is_file()
+    out = {
+        "source": src.name,
+        "reads": src.reading(),
+        "metrics": len(table.rows),
+        "cache": [str(npy), str(meta)] if written else [],
+    }
+    if as_json:
+        _echo_json(out)
+        return
+    typer.echo(f"{src.name}: read {src.reading()}; {out['metrics']} metrics")
+    if written:
+        typer.echo(f"wrote {npy} and {meta}")
+    else:
+        typer.echo(f"could not write the cache beside {npy} (read-only?); queries will convert again")
+
+
 @app.command("top")
 def top(
     source: str = typer.Argument(..., help="Source name."),
