@@ -295,6 +295,40 @@ def convert(
         typer.echo(f"could not write the cache beside {npy} (read-only?); queries will convert again")
 
 
+@app.command("download")
+def download_release(
+    source: str = typer.Argument(..., help="Source name, e.g. jung2023."),
+    root: str = ROOT,
+    mirror: str = typer.Option(
+        None,
+        "--mirror",
+        help="Fetch the files from this address instead (file:///dir/ or https://host/dir/).",
+    ),
+    sha256: list[str] = typer.Option(
+        None, "--sha256", help="FILE=HEX: require this SHA-256 for a file (repeatable)."
+    ),
+    as_json: bool = JSON,
+) -> None:
+    """Fetch a release from its authors' address (or say which files to put where)."""
+    from robnas.benchmarks.download import download
+
+    checks = {}
+    for item in sha256 or []:
+        name, sep, digest = item.partition("=")
+        if not sep or len(digest.strip()) != 64:
+            raise ConfigError(f"--sha256 takes FILE=HEX (64 hex digits), got {item!r}")
+        checks[name.strip()] = digest.strip().lower()
+    res = download(source, root, mirror=mirror, sha256=checks)
+    if as_json:
+        _echo_json(res)
+        return
+    for f in res["files"]:  # type: ignore[union-attr]
+        note = "checked" if f["checked"] else "no published checksum; recorded"
+        typer.echo(f"fetched {f['url']} ({f['bytes']:,} bytes, SHA-256 {f['sha256'][:16]}..., {note})")
+    state = "ready" if res["available"] else "still incomplete (see `robnas bench info`)"
+    typer.echo(f"{res['source']}: {res['folder']} {state}; manifest: download-manifest.json")
+
+
 @app.command("top")
 def top(
     source: str = typer.Argument(..., help="Source name."),
