@@ -99,7 +99,7 @@ def list_sources(root: str = ROOT, protocol: str = PROTOCOL, as_json: bool = JSO
         return
     for r in rows:
         status = f"{r['n_metrics']} metrics" if r["found"] else f"files missing (first: {r['missing'][0]})"
-        typer.echo(f"{r['source']:<15} {r['regime']:<12} {status}")
+        typer.echo(f"{r['source']:<15} {r['regime']:<15} {status}")
         typer.echo(f"{'':<15} {r['title']}")
 
 
