@@ -140,3 +140,34 @@ def test_compare_script_round_trip(tmp_path: Path, shared_data: Path, capsys) ->
     rows = json.loads(capsys.readouterr().out)
     assert [r["severity"] for r in rows] == [1, 2, 3, 4, 5]
     assert all(r["mad"] == 0 and r["mad_ref"] > 0 for r in rows)
+
+
+def test_build_job_with_released_corruptions(tmp_path: Path, shared_data: Path) -> None:
+    """A train-attack job reads the released corruptions with ``eval: {corruption_source: released}``."""
+    from robnas.runner.build import all_jobs
+    from robnas.runner.config import BuildConfig
+    from robnas.runner.train_attack import check, run
+
+    os.symlink(shared_data / "cifar10", tmp_path / "cifar10")
+    base = {
+        "architectures": [1000],
+        "dataset": "cifar10",
+        "root": str(tmp_path),
+        "model": {"C": 4, "N": 1},
+        "training": {"preset": "cpu-tiny", "epochs": 1, "examples": 100},
+        "corruptions": {"fog": [2, 3]},
+        "eval": {"examples": 8, "corruption_source": "released"},
+    }
+    with pytest.raises(ConfigError, match=r"CIFAR-10-C/fog\.npy"):
+        check(BuildConfig.from_dict(base))  # refused before any job: the files are not there
+    write_release(tmp_path)
+    cfg = BuildConfig.from_dict(base)
+    check(cfg)
+    generated = BuildConfig.from_dict({**base, "eval": {"examples": 8}})
+    assert generated.protocol_hash != cfg.protocol_hash  # released vs generated never mix
+    out = run(all_jobs(cfg)[0], "cpu")
+    # the released block holds 4 images (this small file); its accuracy is a multiple of 1/4
+    assert {"cifar10/fog#2", "cifar10/fog#3"} <= set(out)
+    assert all(out[k] * 4 == int(out[k] * 4) for k in ("cifar10/fog#2", "cifar10/fog#3"))
+    with pytest.raises(ConfigError, match="generated or released"):
+        check(BuildConfig.from_dict({**base, "eval": {"corruption_source": "bogus"}}))
