@@ -27,6 +27,7 @@ import urllib.request
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
+from typing import Any
 
 from robnas.benchmarks.registry import get_source
 from robnas.errors import ConfigError, DataError
@@ -155,7 +156,7 @@ def download(
     mirror: str | None = None,
     sha256: dict[str, str] | None = None,
     timeout: float = 60.0,
-) -> dict[str, object]:
+) -> dict[str, Any]:
     """Fetch every release file of ``source`` into its folder; returns what was done.
 
     ``mirror`` replaces the authors' address (``file:///path/`` or ``https://host/dir/``): each

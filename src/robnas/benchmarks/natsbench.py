@@ -126,7 +126,8 @@ class NATSBench(BenchmarkSource):
         found = sorted(self.folder.glob(f"{ARCHIVE}*"))
         dirs = [p for p in found if p.is_dir() and (p / f"meta{EXT}").is_file()]
         files = [p for p in found if p.is_file() and p.name.endswith(EXT)]
-        return (dirs or files or [None])[0]
+        candidates = dirs or files
+        return candidates[0] if candidates else None
 
     def required_files(self) -> list[Path]:
         archive = self.archive()
@@ -168,7 +169,7 @@ class NATSBench(BenchmarkSource):
 
     def _api(self, archive: Path) -> Any:
         try:
-            from nats_bench.api_topology import NATStopology
+            from nats_bench.api_topology import NATStopology  # type: ignore[import-untyped]
         except ImportError:
             raise DataError(
                 f"natsbench: reading {archive.name} needs the nats_bench package: "

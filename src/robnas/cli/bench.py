@@ -73,7 +73,7 @@ def summarize_metrics(metrics: list[Metric]) -> list[str]:
 @app.command("list")
 def list_sources(root: str = ROOT, protocol: str = PROTOCOL, as_json: bool = JSON) -> None:
     """Sources, their training regime, whether their files are found, and their metrics."""
-    rows = []
+    rows: list[dict[str, Any]] = []
     for name in source_names():
         src = _source(name, root, protocol if name == "store" else None)
         ok = src.available()
@@ -322,7 +322,7 @@ def download_release(
     if as_json:
         _echo_json(res)
         return
-    for f in res["files"]:  # type: ignore[union-attr]
+    for f in res["files"]:
         note = "checked" if f["checked"] else "no published checksum; recorded"
         typer.echo(f"fetched {f['url']} ({f['bytes']:,} bytes, SHA-256 {f['sha256'][:16]}..., {note})")
     state = "ready" if res["available"] else "still incomplete (see `robnas bench info`)"

@@ -70,7 +70,7 @@ class StoreBenchmark(BenchmarkSource):
                 self._protocols = src.protocols()
                 if self.protocol is None and len(self._protocols) == 1:
                     self.protocol = self._protocols[0]["protocol"]
-        self.info = self._describe_info()
+        self.info = self._describe_info()  # type: ignore[misc]  # per database, not per class
 
     def _describe_info(self) -> SourceInfo:
         chosen = [p for p in self._protocols if p["protocol"] == self.protocol]
