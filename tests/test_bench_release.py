@@ -244,3 +244,14 @@ def test_jung_cm_on_shared_data(shared_data: Path, cli) -> None:
     acc = get_source("jung2023", shared_data).query(1000, "cifar10/clean")["cifar10/clean"]
     assert cm.shape == (10, 10) and cm.sum() == 10000
     assert cm.trace() / cm.sum() == pytest.approx(acc, abs=1e-4)
+
+
+def test_zerocost_json_true_is_refused(tmp_path: Path, shared_data: Path) -> None:
+    """issue 11: JSON ``true`` where a number belongs was read as 1.0."""
+    data = json.loads((shared_data / "zero-cost" / "zc_nasbench201.json").read_text())
+    key = next(iter(data["cifar10"]))
+    data["cifar10"][key]["val_accuracy"] = True
+    (tmp_path / "zero-cost").mkdir()
+    (tmp_path / "zero-cost" / "zc_nasbench201.json").write_text(json.dumps(data))
+    with pytest.raises(DataError, match="True is not a number"):
+        get_source("zerocost", tmp_path).metrics()
