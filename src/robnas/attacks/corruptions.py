@@ -61,11 +61,11 @@ import numpy as np
 from scipy import ndimage
 
 from robnas.errors import ConfigError
+from robnas.registry import Registry
 
 T = TypeVar("T")
 Fn = Callable[[np.ndarray, int, np.random.Generator], np.ndarray]
 
-CORRUPTIONS: dict[str, Fn] = {}
 
 # The order of the CIFAR-10-C release (and of Jung et al.'s keys, alphabetically sorted there).
 CIFAR10C_ORDER = (
@@ -87,8 +87,14 @@ CIFAR10C_ORDER = (
 )
 
 
+CORRUPTIONS: Registry[Fn] = Registry(
+    "corruption", builtin=dict.fromkeys(CIFAR10C_ORDER, "robnas.attacks.corruptions")
+)
+"""The corruption registry (the 15 CIFAR-10-C corruptions are defined in this module)."""
+
+
 def _register(fn: Fn) -> Fn:
-    CORRUPTIONS[fn.__name__] = fn
+    CORRUPTIONS.register(fn.__name__, fn)
     return fn
 
 
@@ -426,11 +432,10 @@ def jpeg_compression(x: np.ndarray, severity: int, rng: np.random.Generator) -> 
 
 
 def _check(name: str, severity: int) -> Fn:
-    if name not in CORRUPTIONS:
-        raise ConfigError(f"unknown corruption {name!r}; choose from {', '.join(available_corruptions())}")
+    fn = CORRUPTIONS.get(name)
     if not isinstance(severity, int | np.integer) or not 1 <= severity <= 5:
         raise ConfigError(f"corruption severity must be an integer from 1 to 5, got {severity!r}")
-    return CORRUPTIONS[name]
+    return fn
 
 
 def corrupt(images: T, name: str, severity: int, seed: int = 0, quantize: bool = True) -> T:

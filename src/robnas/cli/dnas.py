@@ -193,10 +193,10 @@ def plot_cmd(
 @app.command("methods")
 def methods_cmd() -> None:
     """List the search methods and their options."""
-    from robnas.dnas.methods import _METHODS, available_methods
+    from robnas.dnas.methods import METHODS, available_methods
 
     for name in available_methods():
-        cls = _METHODS[name]
+        cls = METHODS.get(name)
         doc = (cls.__doc__ or "").strip().splitlines()[0]
         opts = ", ".join(
             f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in cls.defaults.items()

@@ -51,8 +51,15 @@ from torch import Tensor, nn
 from robnas.dnas.mgda import min_norm_weights, normalise_gradients
 from robnas.dnas.robustness import certified_margin_bound, jacobian_norm
 from robnas.errors import ConfigError
+from robnas.registry import Registry
 
-_METHODS: dict[str, type[SearchMethod]] = {}
+METHODS: Registry[type[SearchMethod]] = Registry(
+    "search method",
+    builtin=dict.fromkeys(
+        ("darts", "darts-at", "dsrna-cb", "dsrna-jacobian", "e2rnas"), "robnas.dnas.methods"
+    ),
+)
+"""The dnas method registry (the built-in methods are defined in this module)."""
 M = TypeVar("M", bound="type[SearchMethod]")
 
 
@@ -61,22 +68,20 @@ def register_method(name: str) -> Callable[[M], M]:
 
     def deco(cls: M) -> M:
         cls.name = name
-        _METHODS[name] = cls
+        METHODS.register(name, cls)
         return cls
 
     return deco
 
 
 def available_methods() -> list[str]:
-    return sorted(_METHODS)
+    return METHODS.names()
 
 
 def get_method(name: str, **options: Any) -> SearchMethod:
     """Build the method ``name`` with ``options`` (unknown options are an error)."""
-    key = name.strip().lower()
-    if key not in _METHODS:
-        raise ConfigError(f"unknown search method {name!r}; choose from {', '.join(available_methods())}")
-    cls = _METHODS[key]
+    key = METHODS.canonical(name)
+    cls = METHODS.get(key)
     bad = sorted(set(options) - set(cls.defaults))
     if bad:
         raise ConfigError(

@@ -15,7 +15,6 @@ per job.
 
 from __future__ import annotations
 
-import importlib
 import multiprocessing
 import os
 import signal
@@ -26,13 +25,17 @@ from concurrent.futures.process import BrokenProcessPool
 from typing import Any, ClassVar
 
 from robnas.errors import ConfigError
+from robnas.registry import Registry
 from robnas.runner.jobs import Job, JobOutcome, execute, init_worker, lost_outcome
 
-EXECUTORS: dict[str, str] = {
-    "local": "robnas.runner.executors:LocalExecutor",
-    "ray": "robnas.runner.ray_executor:RayExecutor",
-}
-"""Executor name -> ``"module:class"``."""
+EXECUTORS: Registry[type[Executor]] = Registry(
+    "executor",
+    builtin={
+        "local": "robnas.runner.executors:LocalExecutor",
+        "ray": "robnas.runner.ray_executor:RayExecutor",
+    },
+)
+"""Executor name -> class (``"module:class"``, imported on first use: Ray only when asked for)."""
 
 
 class Executor(ABC):
@@ -69,12 +72,7 @@ class Executor(ABC):
 
 def get_executor(name: str, **options: Any) -> Executor:
     """An executor by name (``local`` or ``ray``) with its options (``workers``, ``address``, ...)."""
-    key = name.strip().lower()
-    target = EXECUTORS.get(key)
-    if target is None:
-        raise ConfigError(f"unknown executor {name!r}; executors: {', '.join(sorted(EXECUTORS))}")
-    module, _, cls = target.partition(":")
-    return getattr(importlib.import_module(module), cls)(**options)
+    return EXECUTORS.get(name)(**options)
 
 
 def _context() -> multiprocessing.context.BaseContext:

@@ -87,7 +87,7 @@ def run_search(
     best_value, best_uid = oracle.best()
     optimum, optimum_uid = oracle.optimum()
     return SearchResult(
-        algorithm=algorithm,
+        algorithm=spec.name,
         seed=seed,
         budget=budget,
         objectives=oracle.names,

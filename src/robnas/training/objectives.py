@@ -38,8 +38,13 @@ from robnas.attacks.base import attack_mode, check_eps, project
 from robnas.attacks.fgsm import FGSM
 from robnas.attacks.pgd import PGD
 from robnas.errors import ConfigError
+from robnas.registry import Registry
 
-_OBJECTIVES: dict[str, type[Objective]] = {}
+OBJECTIVES: Registry[type[Objective]] = Registry(
+    "training objective",
+    builtin=dict.fromkeys(("fgsm-rs", "mixed", "pgd-at", "standard", "trades"), "robnas.training.objectives"),
+)
+"""The training-objective registry (the built-ins are defined in this module)."""
 ObjT = TypeVar("ObjT", bound="type[Objective]")
 
 
@@ -48,26 +53,30 @@ def register_objective(name: str) -> Callable[[ObjT], ObjT]:
 
     def deco(cls: ObjT) -> ObjT:
         cls.name = name
-        _OBJECTIVES[name] = cls
+        OBJECTIVES.register(name, cls)
         return cls
 
     return deco
 
 
 def available_objectives() -> list[str]:
-    return sorted(_OBJECTIVES)
+    return OBJECTIVES.names()
 
 
 def get_objective(name: str, **params: Any) -> Objective:
-    """Build the objective ``name``; unknown keyword arguments are ignored (presets carry all)."""
-    key = name.strip().lower()
-    if key not in _OBJECTIVES:
+    """Build the objective ``name`` with ``params``; an option it does not take is a :class:`ConfigError`.
+
+    (A preset carries every field; :meth:`~robnas.training.TrainPreset.objective_params` picks
+    the ones its objective reads.)
+    """
+    cls = OBJECTIVES.get(name)
+    bad = sorted(set(params) - set(cls.params))
+    if bad:
         raise ConfigError(
-            f"unknown training objective {name!r}; choose from {', '.join(available_objectives())}"
+            f"the {cls.name} objective has no option {', '.join(bad)}; "
+            f"its options are {', '.join(cls.params) or 'none'}"
         )
-    cls = _OBJECTIVES[key]
-    accepted = cls.params
-    return cls(**{k: v for k, v in params.items() if k in accepted})
+    return cls(**params)
 
 
 @dataclass

@@ -22,6 +22,7 @@ from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 from robnas.errors import ConfigError
+from robnas.registry import Registry
 
 SCHEDULES = ("onecycle", "cosine", "constant")
 
@@ -64,61 +65,63 @@ class TrainPreset:
         return asdict(self)
 
     def objective_params(self) -> dict[str, Any]:
-        return {"eps": self.eps, "step_size": self.step_size, "steps": self.steps, "beta": self.beta}
+        """The fields that this preset's objective reads (``eps``, ``steps``, ... as it declares)."""
+        from robnas.training.objectives import OBJECTIVES
+
+        fields = {"eps": self.eps, "step_size": self.step_size, "steps": self.steps, "beta": self.beta}
+        return {k: fields[k] for k in OBJECTIVES.get(self.objective).params}
 
 
-PRESETS: dict[str, TrainPreset] = {
-    p.name: p
-    for p in (
-        TrainPreset(
-            "nasrobbench201", "pgd-at", epochs=50, batch_size=256, lr=0.1, schedule="onecycle",
-            eps=8 / 255, step_size=2 / 255, steps=7,
-            description="NAS-RobBench-201: PGD-7 AT at 8/255, 50 epochs, SGD 0.9, wd 5e-4, one-cycle to 0.1",
-        ),
-        TrainPreset(
-            "nasbench201", "standard", epochs=200, batch_size=256, lr=0.1, nesterov=True, schedule="cosine",
-            description="NAS-Bench-201: standard, 200 epochs, SGD Nesterov 0.9, wd 5e-4, cosine from 0.1",
-        ),
-        TrainPreset(
-            "fast-at", "fgsm-rs", epochs=15, batch_size=128, lr=0.2, schedule="onecycle",
-            eps=8 / 255, step_size=10 / 255, steps=1,
-            description="Wong et al. 2020: FGSM with random start at 8/255, step 10/255, 15 epochs",
-        ),
-        TrainPreset(
-            "trades", "trades", epochs=50, batch_size=256, lr=0.1, schedule="onecycle",
-            eps=8 / 255, step_size=2 / 255, steps=10, beta=6.0,
-            description="TRADES (beta 6, PGD-10 at 8/255), otherwise as nasrobbench201",
-        ),
-        TrainPreset(
-            "cpu-tiny", "standard", epochs=3, batch_size=128, lr=0.1, C=8, N=1,
-            description="quick CPU run: standard training, C=8, N=1, 3 epochs",
-        ),
-        TrainPreset(
-            "cpu-tiny-at", "pgd-at", epochs=3, batch_size=128, lr=0.1, C=8, N=1,
-            eps=8 / 255, step_size=2.5 * 8 / 255 / 3, steps=3,
-            description="quick CPU run: PGD-3 adversarial training at 8/255, C=8, N=1, 3 epochs",
-        ),
-        TrainPreset(
-            "cpu-small", "standard", epochs=10, batch_size=128, lr=0.1, C=16, N=1,
-            description="small CPU run: standard training, C=16, N=1, 10 epochs",
-        ),
-        TrainPreset(
-            "cpu-small-at", "pgd-at", epochs=10, batch_size=128, lr=0.1, C=16, N=1,
-            eps=8 / 255, step_size=2 / 255, steps=5,
-            description="small CPU run: PGD-5 adversarial training at 8/255, C=16, N=1, 10 epochs",
-        ),
-    )
-}  # fmt: skip
+PRESETS: Registry[TrainPreset] = Registry("training preset")
+"""The training-preset registry (the built-ins are defined here; add one with ``PRESETS.register``)."""
+for _p in (
+    TrainPreset(
+        "nasrobbench201", "pgd-at", epochs=50, batch_size=256, lr=0.1, schedule="onecycle",
+        eps=8 / 255, step_size=2 / 255, steps=7,
+        description="NAS-RobBench-201: PGD-7 AT at 8/255, 50 epochs, SGD 0.9, wd 5e-4, one-cycle to 0.1",
+    ),
+    TrainPreset(
+        "nasbench201", "standard", epochs=200, batch_size=256, lr=0.1, nesterov=True, schedule="cosine",
+        description="NAS-Bench-201: standard, 200 epochs, SGD Nesterov 0.9, wd 5e-4, cosine from 0.1",
+    ),
+    TrainPreset(
+        "fast-at", "fgsm-rs", epochs=15, batch_size=128, lr=0.2, schedule="onecycle",
+        eps=8 / 255, step_size=10 / 255, steps=1,
+        description="Wong et al. 2020: FGSM with random start at 8/255, step 10/255, 15 epochs",
+    ),
+    TrainPreset(
+        "trades", "trades", epochs=50, batch_size=256, lr=0.1, schedule="onecycle",
+        eps=8 / 255, step_size=2 / 255, steps=10, beta=6.0,
+        description="TRADES (beta 6, PGD-10 at 8/255), otherwise as nasrobbench201",
+    ),
+    TrainPreset(
+        "cpu-tiny", "standard", epochs=3, batch_size=128, lr=0.1, C=8, N=1,
+        description="quick CPU run: standard training, C=8, N=1, 3 epochs",
+    ),
+    TrainPreset(
+        "cpu-tiny-at", "pgd-at", epochs=3, batch_size=128, lr=0.1, C=8, N=1,
+        eps=8 / 255, step_size=2.5 * 8 / 255 / 3, steps=3,
+        description="quick CPU run: PGD-3 adversarial training at 8/255, C=8, N=1, 3 epochs",
+    ),
+    TrainPreset(
+        "cpu-small", "standard", epochs=10, batch_size=128, lr=0.1, C=16, N=1,
+        description="small CPU run: standard training, C=16, N=1, 10 epochs",
+    ),
+    TrainPreset(
+        "cpu-small-at", "pgd-at", epochs=10, batch_size=128, lr=0.1, C=16, N=1,
+        eps=8 / 255, step_size=2 / 255, steps=5,
+        description="small CPU run: PGD-5 adversarial training at 8/255, C=16, N=1, 10 epochs",
+    ),
+):  # fmt: skip
+    PRESETS.register(_p.name, _p)
 
 
 def available_presets() -> list[str]:
-    return list(PRESETS)
+    return PRESETS.names()
 
 
 def get_preset(name: str | TrainPreset) -> TrainPreset:
     """The preset called ``name`` (a :class:`TrainPreset` is returned unchanged)."""
     if isinstance(name, TrainPreset):
         return name
-    if name not in PRESETS:
-        raise ConfigError(f"unknown training preset {name!r}; choose from {', '.join(PRESETS)}")
-    return PRESETS[name]
+    return PRESETS.get(name)
