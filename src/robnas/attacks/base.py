@@ -234,11 +234,11 @@ class Attack:
         x = x.detach().to(device=device, dtype=torch.float32)
         y = y.detach().to(device=device, dtype=torch.long)
         if x.dim() < 2 or x.shape[0] != y.shape[0]:
-            raise ValueError(
+            raise ConfigError(
                 f"x and y must be batches of the same length, got {tuple(x.shape)} and {tuple(y.shape)}"
             )
         if x.numel() and (x.min() < 0 or x.max() > 1):
-            raise ValueError(
+            raise ConfigError(
                 "attack inputs must be pixels in [0, 1] (normalisation is the model's first layer); "
                 f"got values in [{x.min().item():.3g}, {x.max().item():.3g}]"
             )

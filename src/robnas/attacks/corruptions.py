@@ -448,11 +448,11 @@ def corrupt(images: T, name: str, severity: int, seed: int = 0, quantize: bool =
     is_torch = type(images).__module__.startswith("torch")
     arr = images.detach().cpu().numpy() if is_torch else np.asarray(images)  # type: ignore[attr-defined]
     if arr.ndim != 4 or arr.shape[1] not in (1, 3):
-        raise ValueError(f"corrupt expects a batch [N, C, H, W] with C = 1 or 3, got shape {arr.shape}")
+        raise ConfigError(f"corrupt expects a batch [N, C, H, W] with C = 1 or 3, got shape {arr.shape}")
     is_u8 = arr.dtype == np.uint8
     xs = arr.astype(np.float64) / 255 if is_u8 else arr.astype(np.float64)
     if xs.size and (xs.min() < 0 or xs.max() > 1):
-        raise ValueError("corrupt expects pixels in [0, 1] (or uint8)")
+        raise ConfigError("corrupt expects pixels in [0, 1] (or uint8)")
     out = np.empty_like(xs)
     for i in range(xs.shape[0]):
         rng = np.random.default_rng((int(seed), int(severity), i))

@@ -43,6 +43,7 @@ from robnas.benchmarks.base import (
 )
 from robnas.benchmarks.metrics import CORRUPTIONS, SEVERITIES, Metric, parse_metric
 from robnas.benchmarks.registry import register
+from robnas.errors import ConfigError
 from robnas.spaces.nb201 import NUM_ARCHS, Arch, uid_table
 
 ATTACK_KEYS: dict[str, str] = {
@@ -275,7 +276,7 @@ def _release_key(m: Metric) -> str:
             return inverse[m.name]
     if m.kind == "corruption" and m.name in CORRUPTIONS and m.severity is not None:
         return m.name
-    raise ValueError(f"jung2023 has no confusion matrices for {m}")
+    raise ConfigError(f"jung2023 has no confusion matrices for {m}")
 
 
 @cache

@@ -83,7 +83,7 @@ def load_model(spec: str, dataset: str | None, root: str | None, C: int, N: int,
         return model, dataset or ckpt.get("meta", {}).get("dataset") or "cifar10", f"checkpoint {path}"
     try:
         arch = Arch.parse(int(spec) if spec.strip().isdigit() else spec)
-    except (ValueError, KeyError) as exc:
+    except ConfigError as exc:
         raise ConfigError(
             f"{spec!r} is neither a checkpoint file nor a NAS-Bench-201 architecture (index or string): {exc}"
         ) from None

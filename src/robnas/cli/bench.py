@@ -12,6 +12,7 @@ import typer
 
 from robnas.benchmarks import get_source, source_names
 from robnas.benchmarks.metrics import Metric, format_epsilon
+from robnas.errors import ConfigError
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help="Robustness benchmarks of NAS-Bench-201.")
 
@@ -171,7 +172,7 @@ def export(
     """Write a source as a table: index, uid, arch, one column per metric."""
     fmt = fmt.lower()
     if fmt not in ("csv", "parquet"):
-        raise ValueError(f"unknown format {fmt!r}; choose csv or parquet")
+        raise ConfigError(f"unknown format {fmt!r}; choose csv or parquet")
     src = get_source(source, root)
     df = src.frame(metric or None, unique=not all_indices, arch_columns=True)
     path = out or Path(f"{src.name}.{fmt}")
@@ -181,7 +182,7 @@ def export(
         try:
             df.to_parquet(path)
         except ImportError:
-            raise ValueError("parquet export needs pyarrow: pip install 'robnas[parquet]'") from None
+            raise ConfigError("parquet export needs pyarrow: pip install 'robnas[parquet]'") from None
     typer.echo(f"wrote {len(df)} architectures x {df.shape[1] - 2} metrics to {path}")
 
 

@@ -10,6 +10,8 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
+from robnas.errors import ConfigError
+
 app = typer.Typer(no_args_is_help=True, add_completion=False)
 console = Console(soft_wrap=True)
 err_console = Console(stderr=True)
@@ -17,7 +19,7 @@ err_console = Console(stderr=True)
 
 def _eps(value: float, what: str) -> float:
     if value < 0 or value > 255:
-        raise ValueError(f"{what} is in units of 1/255 (e.g. 8), got {value}")
+        raise ConfigError(f"{what} is in units of 1/255 (e.g. 8), got {value}")
     return value / 255
 
 
@@ -58,15 +60,15 @@ def search_cmd(
     from robnas.dnas.plots import plot_alpha_trajectories
 
     if device.startswith("cuda") and not torch.cuda.is_available():
-        raise ValueError("--device cuda was given but no CUDA device is available; use --device cpu")
+        raise ConfigError("--device cuda was given but no CUDA device is available; use --device cpu")
     options: dict = {}
     if gamma is not None:
         if method not in ("dsrna-cb", "dsrna-jacobian"):
-            raise ValueError(f"--gamma applies to dsrna-cb and dsrna-jacobian, not {method}")
+            raise ConfigError(f"--gamma applies to dsrna-cb and dsrna-jacobian, not {method}")
         options["gamma"] = gamma
     if eps is not None:
         if method in ("darts", "dsrna-jacobian"):
-            raise ValueError(f"--eps applies to dsrna-cb, e2rnas and darts-at, not {method}")
+            raise ConfigError(f"--eps applies to dsrna-cb, e2rnas and darts-at, not {method}")
         options["eps"] = _eps(eps, "--eps")
     cfg = SearchConfig(
         space=space,

@@ -14,6 +14,8 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
+from robnas.errors import ConfigError
+
 app = typer.Typer(no_args_is_help=True, add_completion=False, help="Architecture measures at initialisation.")
 err_console = Console(stderr=True)
 
@@ -25,7 +27,7 @@ def _epsilon_options(eps: float | None, attack: str | None) -> dict[str, dict[st
     if eps is None and attack is None:
         return opts
     if eps is not None and not 0 <= eps <= 255:
-        raise ValueError(f"--eps is in units of 1/255 and must lie in 0..255, got {eps}")
+        raise ConfigError(f"--eps is in units of 1/255 and must lie in 0..255, got {eps}")
     for name in available_measures():
         if name.startswith("ntk_") and name != "ntk":
             opts[name] = {}
@@ -42,7 +44,7 @@ def _parse_set(item: str) -> tuple[str, str, object]:
     left, sep, value = item.partition("=")
     measure, dot, key = left.partition(".")
     if not sep or not dot or not key:
-        raise ValueError(f"--set needs MEASURE.OPTION=VALUE, e.g. hessian.max_iter=10, got {item!r}")
+        raise ConfigError(f"--set needs MEASURE.OPTION=VALUE, e.g. hessian.max_iter=10, got {item!r}")
     get_measure(measure)
     parsed: object = value
     for cast in (int, float):
@@ -86,7 +88,7 @@ def run(
     names = parse_measures(measures)
     indices = select_archs(archs, seed)
     if C < 1 or N < 0:
-        raise ValueError(f"--C must be >= 1 and --N >= 0, got {C} and {N}")
+        raise ConfigError(f"--C must be >= 1 and --N >= 0, got {C} and {N}")
     options = _epsilon_options(eps, attack)
     for item in sets or []:
         measure, key, value = _parse_set(item)
@@ -141,7 +143,7 @@ def correlate(
     targets = {}
     for s in sources:
         if s not in DEFAULT_TARGETS and not metric:
-            raise ValueError(f"no default metrics for source {s!r}; give --metric")
+            raise ConfigError(f"no default metrics for source {s!r}; give --metric")
         targets[s] = list(metric) if metric else DEFAULT_TARGETS[s]
     tau, rho, n = correlate_measures(file, targets, root)
     long = correlation_long(tau, rho, n)

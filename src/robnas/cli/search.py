@@ -10,6 +10,8 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
+from robnas.errors import ConfigError
+
 app = typer.Typer(no_args_is_help=True, add_completion=False)
 console = Console(soft_wrap=True)
 err_console = Console(stderr=True)
@@ -21,7 +23,7 @@ def _values(bench: str | None, objectives: list[str], root: str | None):
     from robnas.search.objective import objective_values, parse_objective
 
     if not objectives:
-        raise ValueError("give at least one --objective, e.g. --objective cifar10/pgd@8")
+        raise ConfigError("give at least one --objective, e.g. --objective cifar10/pgd@8")
     names = []
     rows = []
     for spec in objectives:
@@ -33,7 +35,7 @@ def _values(bench: str | None, objectives: list[str], root: str | None):
 
 def _seeds(seeds: int, first_seed: int) -> list[int]:
     if seeds < 1:
-        raise ValueError(f"--seeds must be at least 1, got {seeds}")
+        raise ConfigError(f"--seeds must be at least 1, got {seeds}")
     return list(range(first_seed, first_seed + seeds))
 
 

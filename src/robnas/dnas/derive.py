@@ -18,6 +18,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from robnas.errors import ConfigError
 from robnas.spaces.darts import DARTS_OPS, STEPS, Genotype
 from robnas.spaces.nb201 import EDGES, OPS, Arch
 
@@ -28,7 +29,7 @@ def derive_nb201(alpha: Tensor, exclude_none: bool = False) -> Arch:
     """The NAS-Bench-201 cell of ``alpha`` (``[6, 5]``, edges in :data:`~robnas.spaces.EDGES` order)."""
     a = torch.as_tensor(alpha).detach().float().clone()
     if a.shape != (len(EDGES), len(OPS)):
-        raise ValueError(f"NAS-Bench-201 alphas have shape {(len(EDGES), len(OPS))}, got {tuple(a.shape)}")
+        raise ConfigError(f"NAS-Bench-201 alphas have shape {(len(EDGES), len(OPS))}, got {tuple(a.shape)}")
     if exclude_none:
         a[:, OPS.index("none")] = float("-inf")
     return Arch(tuple(int(i) for i in a.argmax(dim=1)))  # type: ignore[arg-type]

@@ -27,6 +27,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from robnas.errors import ConfigError
 from robnas.models.darts import DARTSMacro, darts_preprocess
 from robnas.models.darts_ops import DARTS_OPERATIONS
 from robnas.models.nb201 import NB201Network
@@ -310,4 +311,4 @@ def build_supernet(space: str, **kwargs: object) -> NB201Supernet | DARTSSuperne
         return NB201Supernet(**kwargs)  # type: ignore[arg-type]
     if space == "darts":
         return DARTSSupernet(**kwargs)  # type: ignore[arg-type]
-    raise ValueError(f"unknown search space {space!r}; choose nb201 or darts")
+    raise ConfigError(f"unknown search space {space!r}; choose nb201 or darts")

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from robnas.errors import ConfigError
+from robnas.errors import ConfigError, MissingFileError
 
 ID_COLUMNS = ("index", "uid", "arch")
 PROVENANCE = ("dataset", "batch", "seed", "C", "N", "torch", "robnas", "device", "host", "seconds")
@@ -254,7 +254,7 @@ def read_table(path: str | os.PathLike[str]) -> Any:
 
     p = Path(path)
     if not p.exists():
-        raise FileNotFoundError(f"measure table {p} not found; compute it with robnas measure --out {p}")
+        raise MissingFileError(f"measure table {p} not found; compute it with robnas measure --out {p}")
     df = pd.read_csv(p)
     if "index" not in df.columns:
         raise ConfigError(f"{p} is not a measure table (no 'index' column)")

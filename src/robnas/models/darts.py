@@ -19,6 +19,7 @@ from collections.abc import Callable, Sequence
 import torch
 from torch import Tensor, nn
 
+from robnas.errors import ConfigError
 from robnas.models.darts_ops import darts_op
 from robnas.models.ops import FactorizedReduce, Normalize, ReLUConvBN
 from robnas.spaces.darts import Genotype
@@ -139,7 +140,7 @@ class DARTSNetwork(DARTSMacro):
         stem_multiplier: int = 3,
     ) -> None:
         if layers < 3:
-            raise ValueError(f"a DARTS network needs at least 3 layers (two are reductions), got {layers}")
+            raise ConfigError(f"a DARTS network needs at least 3 layers (two are reductions), got {layers}")
 
         def cell(C_pp: int, C_p: int, C: int, reduction: bool, reduction_prev: bool) -> DARTSCell:
             return DARTSCell(genotype, C_pp, C_p, C, reduction, reduction_prev)

@@ -40,6 +40,8 @@ from typing import Literal
 import torch
 from torch import nn
 
+from robnas.errors import ConfigError
+
 Convention = Literal["naslib", "macs"]
 CONVENTIONS: tuple[str, ...] = ("naslib", "macs")
 
@@ -120,10 +122,10 @@ def count_flops(
     mode without gradients on its own device; its training mode is restored afterwards.
     """
     if convention not in CONVENTIONS:
-        raise ValueError(f"unknown FLOPs convention {convention!r}; choose one of {', '.join(CONVENTIONS)}")
+        raise ConfigError(f"unknown FLOPs convention {convention!r}; choose one of {', '.join(CONVENTIONS)}")
     size = tuple(int(s) for s in input_size)
     if len(size) != 3 or min(size) < 1:
-        raise ValueError(
+        raise ConfigError(
             f"input_size must be (channels, height, width) with positive sizes, got {input_size!r}"
         )
     first = next(iter(model.parameters()), None)

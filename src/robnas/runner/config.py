@@ -39,7 +39,7 @@ from typing import Any
 
 import yaml
 
-from robnas.errors import ConfigError
+from robnas.errors import ConfigError, MissingFileError
 from robnas.spaces.nb201 import Arch, sample_indices, unique_indices
 
 SEVERITIES = (1, 2, 3, 4, 5)
@@ -164,7 +164,7 @@ class BuildConfig:
         try:
             text = p.read_text(encoding="utf-8")
         except FileNotFoundError:
-            raise FileNotFoundError(f"build config {p} not found; see examples/build-*.yaml") from None
+            raise MissingFileError(f"build config {p} not found; see examples/build-*.yaml") from None
         except IsADirectoryError:
             raise ConfigError(
                 f"build config {p} is a folder; give a YAML file such as examples/build-digits.yaml"

@@ -16,6 +16,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from robnas.errors import ConfigError
+
 
 @dataclass(frozen=True)
 class Term:
@@ -31,7 +33,7 @@ class Term:
 def parse_objective(spec: str, default_source: str | None = None) -> list[Term]:
     """Parse an objective specification into weighted terms."""
     if not spec or not spec.strip():
-        raise ValueError("empty objective; give a metric such as cifar10/pgd@8")
+        raise ConfigError("empty objective; give a metric such as cifar10/pgd@8")
     terms = []
     for raw in spec.split("+"):
         text = raw.strip()
@@ -43,19 +45,19 @@ def parse_objective(spec: str, default_source: str | None = None) -> list[Term]:
             try:
                 weight = float(w)
             except ValueError:
-                raise ValueError(
+                raise ConfigError(
                     f"bad weight {w!r} in objective {spec!r}; write e.g. 0.5*cifar10/clean"
                 ) from None
         source, sep, metric = text.partition(":")
         if not sep:
             source, metric = default_source or "", text
         if not source:
-            raise ValueError(
+            raise ConfigError(
                 f"objective term {raw.strip()!r} names no benchmark source; use --bench SOURCE "
                 "or write SOURCE:METRIC, e.g. jung2023:cifar10/fgsm@1"
             )
         if not metric:
-            raise ValueError(f"objective term {raw.strip()!r} names no metric")
+            raise ConfigError(f"objective term {raw.strip()!r} names no metric")
         terms.append(Term(weight, source.strip(), metric.strip()))
     return terms
 
@@ -68,7 +70,7 @@ def _size_values(metric: str) -> np.ndarray:
 
     dataset, _, kind = metric.partition("/")
     if dataset not in NUM_CLASSES or kind not in ("params", "flops"):
-        raise ValueError(
+        raise ConfigError(
             f"unknown size metric {metric!r}; use DATASET/params or DATASET/flops with DATASET one of "
             f"{', '.join(NUM_CLASSES)}"
         )

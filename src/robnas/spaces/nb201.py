@@ -31,6 +31,8 @@ from dataclasses import dataclass
 from functools import cache
 from importlib import resources
 
+from robnas.errors import ConfigError
+
 OPS: tuple[str, ...] = ("none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3")
 """Operations in NAS-Bench-201 order."""
 
@@ -58,8 +60,8 @@ _OP_ID = {name: i for i, name in enumerate(OPS)}
 _EDGE_POS = {edge: k for k, edge in enumerate(EDGES)}
 
 
-def _bad(what: str) -> ValueError:
-    return ValueError(f"{what}; a valid architecture string looks like {EXAMPLE}")
+def _bad(what: str) -> ConfigError:
+    return ConfigError(f"{what}; a valid architecture string looks like {EXAMPLE}")
 
 
 @dataclass(frozen=True, slots=True, order=True)
@@ -74,10 +76,10 @@ class Arch:
     def __post_init__(self) -> None:
         ops = tuple(self.ops)
         if len(ops) != len(EDGES):
-            raise ValueError(f"an architecture has {len(EDGES)} edges, got {len(ops)} operations")
+            raise ConfigError(f"an architecture has {len(EDGES)} edges, got {len(ops)} operations")
         for op in ops:
             if not isinstance(op, int) or isinstance(op, bool) or not 0 <= op < len(OPS):
-                raise ValueError(f"operation id {op!r} is out of range; ids are 0..{len(OPS) - 1} for {OPS}")
+                raise ConfigError(f"operation id {op!r} is out of range; ids are 0..{len(OPS) - 1} for {OPS}")
         object.__setattr__(self, "ops", ops)
 
     # ------------------------------------------------------------------ constructors
@@ -105,7 +107,7 @@ class Arch:
                 if not sep:
                     raise _bad(f"malformed edge {item!r} in {text!r}: expected 'operation~input'")
                 if name not in _OP_ID:
-                    raise ValueError(
+                    raise ConfigError(
                         f"unknown operation {name!r} in {text!r}; known operations: "
                         f"{', '.join(OPS)} (e.g. {EXAMPLE})"
                     )
@@ -124,7 +126,7 @@ class Arch:
     def from_code(cls, code: int) -> Arch:
         """Inverse of :attr:`code` (base-5 digits of the operation ids)."""
         if not isinstance(code, int) or not 0 <= code < NUM_ARCHS:
-            raise ValueError(f"architecture code {code!r} is out of range 0..{NUM_ARCHS - 1}")
+            raise ConfigError(f"architecture code {code!r} is out of range 0..{NUM_ARCHS - 1}")
         ops = []
         for _ in EDGES:
             ops.append(code % len(OPS))
@@ -135,12 +137,12 @@ class Arch:
     def from_names(cls, names: dict[tuple[int, int], str]) -> Arch:
         """Build from an edge view ``{(i, j): operation name}`` (see :meth:`edges`)."""
         if set(names) != set(EDGES):
-            raise ValueError(f"an edge view needs exactly the edges {list(EDGES)}, got {sorted(names)}")
+            raise ConfigError(f"an edge view needs exactly the edges {list(EDGES)}, got {sorted(names)}")
         ops = []
         for edge in EDGES:
             name = names[edge]
             if name not in _OP_ID:
-                raise ValueError(f"unknown operation {name!r}; known operations: {', '.join(OPS)}")
+                raise ConfigError(f"unknown operation {name!r}; known operations: {', '.join(OPS)}")
             ops.append(_OP_ID[name])
         return cls(tuple(ops))  # type: ignore[arg-type]
 
@@ -152,14 +154,14 @@ class Arch:
             try:
                 values = tuple(int(v) for v in body.split(","))
             except ValueError:
-                raise ValueError(
+                raise ConfigError(
                     f"malformed NASLib encoding {encoding!r}; expected six integers such as "
                     "'(0, 2, 3, 2, 3, 1)'"
                 ) from None
         else:
             values = tuple(encoding)
         if len(values) != len(NASLIB_EDGES) or any(not 0 <= v < len(NASLIB_OPS) for v in values):
-            raise ValueError(
+            raise ConfigError(
                 f"malformed NASLib encoding {encoding!r}; expected six integers in 0..4 such as "
                 "'(0, 2, 3, 2, 3, 1)'"
             )
@@ -172,7 +174,7 @@ class Arch:
         if isinstance(value, Arch):
             return value
         if isinstance(value, bool):
-            raise ValueError(f"cannot read an architecture from {value!r}")
+            raise ConfigError(f"cannot read an architecture from {value!r}")
         if isinstance(value, int):
             return cls.from_index(value)
         if isinstance(value, str):
@@ -180,7 +182,7 @@ class Arch:
             if v.lstrip("-").isdigit():
                 return cls.from_index(int(v))
             return cls.from_string(v)
-        raise ValueError(
+        raise ConfigError(
             f"cannot read an architecture from {value!r}: give an index 0..{NUM_ARCHS - 1} or a "
             f"string such as {EXAMPLE}"
         )
@@ -260,10 +262,10 @@ class Arch:
         """A copy with edge ``edge`` (position or ``(i, j)``) set to ``op`` (id or name)."""
         pos = _EDGE_POS.get(edge) if isinstance(edge, tuple) else edge
         if pos is None or not isinstance(pos, int) or not 0 <= pos < len(EDGES):
-            raise ValueError(f"unknown edge {edge!r}; edges are positions 0..5 or pairs {list(EDGES)}")
+            raise ConfigError(f"unknown edge {edge!r}; edges are positions 0..5 or pairs {list(EDGES)}")
         op_id = _OP_ID.get(op) if isinstance(op, str) else op
         if op_id is None:
-            raise ValueError(f"unknown operation {op!r}; known operations: {', '.join(OPS)}")
+            raise ConfigError(f"unknown operation {op!r}; known operations: {', '.join(OPS)}")
         ops = list(self.ops)
         ops[pos] = op_id
         return Arch(tuple(ops))  # type: ignore[arg-type]
@@ -286,9 +288,9 @@ class Arch:
 # ---------------------------------------------------------------------- index tables
 def _check_index(index: int) -> int:
     if isinstance(index, bool) or not isinstance(index, int):
-        raise ValueError(f"an architecture index must be an integer in 0..{NUM_ARCHS - 1}, got {index!r}")
+        raise ConfigError(f"an architecture index must be an integer in 0..{NUM_ARCHS - 1}, got {index!r}")
     if not 0 <= index < NUM_ARCHS:
-        raise ValueError(
+        raise ConfigError(
             f"architecture index {index} is out of range; NAS-Bench-201 indices are 0..{NUM_ARCHS - 1}"
         )
     return index
@@ -387,7 +389,7 @@ def sample_indices(n: int, seed: random.Random | int | None = None, unique: bool
     """``n`` distinct indices drawn uniformly (from all indices or from class representatives)."""
     pool = unique_indices() if unique else list(range(NUM_ARCHS))
     if not isinstance(n, int) or not 0 <= n <= len(pool):
-        raise ValueError(f"cannot sample {n!r} architectures: choose 0..{len(pool)}")
+        raise ConfigError(f"cannot sample {n!r} architectures: choose 0..{len(pool)}")
     return _rng(seed).sample(pool, n)
 
 

@@ -33,7 +33,7 @@ from typing import Any
 
 import pandas as pd
 
-from robnas.errors import DataError
+from robnas.errors import ConfigError, DataError
 
 SCHEMA_VERSION = 1
 APPLICATION_ID = 0x524E4253  # "RNBS": marks a file as a robnas results store
@@ -128,7 +128,7 @@ class ResultRow:
         names = {f.name for f in fields(cls)}
         missing = [n for n in names if n not in data and n != "arch"]
         if missing:
-            raise ValueError(f"a result row needs the fields {sorted(missing)}; got {sorted(data)}")
+            raise ConfigError(f"a result row needs the fields {sorted(missing)}; got {sorted(data)}")
         return cls(**{k: data[k] for k in names if k in data})
 
 
@@ -171,7 +171,7 @@ class ResultStore:
         self.path = Path(path).expanduser()
         self.readonly = readonly
         if synchronous.upper() not in ("OFF", "NORMAL", "FULL", "EXTRA"):
-            raise ValueError(f"synchronous must be OFF, NORMAL, FULL or EXTRA, got {synchronous!r}")
+            raise ConfigError(f"synchronous must be OFF, NORMAL, FULL or EXTRA, got {synchronous!r}")
         if readonly and not self.path.is_file():
             raise StoreError(
                 f"results database {self.path} not found; run `robnas build CONFIG` to create it"
@@ -286,19 +286,19 @@ class ResultStore:
         """
         recs = [r if isinstance(r, ResultRow) else ResultRow.from_mapping(r) for r in rows]
         if not recs:
-            raise ValueError(f"job {job_key}: no result rows to write")
+            raise ConfigError(f"job {job_key}: no result rows to write")
         first = recs[0]
         ident = (first.uid, first.dataset, first.protocol, first.seed)
         for r in recs:
             if (r.uid, r.dataset, r.protocol, r.seed) != ident:
-                raise ValueError(
+                raise ConfigError(
                     f"job {job_key}: all rows of a job share uid, dataset, protocol and seed; "
                     f"got {ident} and {(r.uid, r.dataset, r.protocol, r.seed)}"
                 )
         metrics = [r.metric for r in recs]
         if len(set(metrics)) != len(metrics):
             dup = sorted({m for m in metrics if metrics.count(m) > 1})
-            raise ValueError(f"job {job_key}: metric(s) {dup} appear more than once")
+            raise ConfigError(f"job {job_key}: metric(s) {dup} appear more than once")
         now = time.time()
         with self.transaction() as conn:
             conn.execute("DELETE FROM results WHERE job_key = ?", (job_key,))
@@ -341,7 +341,7 @@ class ResultStore:
         A job that is already done stays done (its results are kept).
         """
         if reason not in FAILURE_REASONS:
-            raise ValueError(f"failure reason must be one of {FAILURE_REASONS}, got {reason!r}")
+            raise ConfigError(f"failure reason must be one of {FAILURE_REASONS}, got {reason!r}")
         with self.transaction() as conn:
             conn.execute(
                 """INSERT INTO jobs (job_key, uid, arch, dataset, protocol, seed, state, attempts,
@@ -378,7 +378,7 @@ class ResultStore:
     def jobs(self, state: str | None = None) -> list[JobRecord]:
         """All job records (optionally only those in ``state``)."""
         if state is not None and state not in JOB_STATES:
-            raise ValueError(f"job state must be one of {JOB_STATES}, got {state!r}")
+            raise ConfigError(f"job state must be one of {JOB_STATES}, got {state!r}")
         sql = "SELECT * FROM jobs" + (" WHERE state = ?" if state else "") + " ORDER BY job_key"
         return [JobRecord(*row) for row in self._conn.execute(sql, (state,) if state else ())]
 
