@@ -28,7 +28,9 @@ import numpy as np
 import pandas as pd
 
 from robnas.benchmarks.metrics import parse_metric
+from robnas.errors import ConfigError
 from robnas.spaces.nb201 import Arch
+from robnas.utils import atomic_write
 
 BOOKKEEPING = ("train-seconds", "train-accuracy", "train-loss")
 
@@ -71,15 +73,17 @@ def summarise_store(db: str | os.PathLike[str], dataset: str | None = None) -> B
     store = ResultStore(db, readonly=True)
     df = store.query()
     if df.empty:
-        raise ValueError(f"the results store {db} holds no results yet; run `robnas build` first")
+        raise ConfigError(f"the results store {db} holds no results yet; run `robnas build` first")
     datasets = sorted(df["dataset"].unique())
     if dataset is None:
         if len(datasets) > 1:
-            raise ValueError(f"the store holds several datasets ({', '.join(datasets)}); choose one")
+            raise ConfigError(f"the store holds several datasets ({', '.join(datasets)}); choose one")
         dataset = datasets[0]
     df = df[df["dataset"] == dataset]
     if df.empty:
-        raise ValueError(f"the store holds no results for dataset {dataset!r} (it has {', '.join(datasets)})")
+        raise ConfigError(
+            f"the store holds no results for dataset {dataset!r} (it has {', '.join(datasets)})"
+        )
     seeds = int(df["seed"].nunique())
     wide = df.pivot_table(index="uid", columns="metric", values="value", aggfunc="mean")
     wide.columns = [_short(c) for c in wide.columns]
@@ -305,9 +309,4 @@ def write_report(
     parts += ["<h2>All accuracies</h2>", _table_html(full, left=("arch",), highlight=best)]
     doc = f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
     doc += f"<style>{_CSS}</style></head><body>{''.join(parts)}</body></html>"
-    path = Path(out)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(doc, encoding="utf-8")
-    tmp.replace(path)
-    return path
+    return atomic_write(out, doc)

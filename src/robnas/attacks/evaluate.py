@@ -27,14 +27,14 @@ from robnas.attacks.base import (
 )
 from robnas.attacks.checks import MaskingCheck, run_checks
 from robnas.errors import ConfigError
+from robnas.utils import format_eps
 
 AttackSpec = str | tuple[str, Mapping[str, Any]]
 
 
 def eps_label(eps: float) -> str:
     """An epsilon in 1/255 units for metric names: ``8/255 -> "8"``, ``0.5/255 -> "0.5"``."""
-    v = round(eps * 255, 4)
-    return str(int(v)) if v == int(v) else f"{v:g}"
+    return format_eps(eps, pixels=True)
 
 
 @dataclass
@@ -190,7 +190,7 @@ def evaluate_robustness(
         if prog is not None:
             prog.stop()
     if total == 0:
-        raise ValueError("no data to evaluate")
+        raise ConfigError("no data to evaluate")
     accuracy = {name: {e: robust[(name, e)] / total for e in eps_sorted} for name, _ in specs}
     result = RobustnessResult(
         n=total,
@@ -245,5 +245,5 @@ def evaluate_corruptions(
                     xc = corrupt(xb.cpu(), c, s, seed=seed * 1_000_003 + b).to(dev)
                     correct[(c, s)] += int((model(xc).argmax(1) == yb).sum())
     if total == 0:
-        raise ValueError("no data to evaluate")
+        raise ConfigError("no data to evaluate")
     return {c: {s: correct[(c, s)] / total for s in severities} for c in corruptions}

@@ -15,7 +15,6 @@ import contextlib
 import hashlib
 import json
 import os
-import tempfile
 from abc import ABC, abstractmethod
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -25,9 +24,10 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import numpy as np
 
 from robnas.benchmarks.metrics import Metric, UnknownMetricError, close_matches, parse_metric
-from robnas.errors import DataError
+from robnas.errors import ConfigError, DataError
 from robnas.paths import cache_dir, data_root
 from robnas.spaces.nb201 import NUM_ARCHS, Arch
+from robnas.utils import atomic_write, atomic_write_json
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -59,7 +59,7 @@ class SourceInfo:
 
     def __post_init__(self) -> None:
         if self.regime not in REGIMES:
-            raise ValueError(f"training regime must be one of {REGIMES}, got {self.regime!r}")
+            raise ConfigError(f"training regime must be one of {REGIMES}, got {self.regime!r}")
 
 
 @dataclass
@@ -217,13 +217,13 @@ class BenchmarkSource(ABC):
         for old in npy.parent.glob(f"{self.name}-*"):
             if old.name not in (npy.name, meta.name) and old.suffix in (".npy", ".json"):
                 old.unlink(missing_ok=True)
-        _atomic_write(npy, lambda fh: np.save(fh, table.matrix, allow_pickle=False))
+        atomic_write(npy, lambda fh: np.save(fh, table.matrix, allow_pickle=False))
         payload = {
             "source": self.name,
             "metrics": [str(m) for m in table.metrics],
             "uids": table.uids.tolist(),
         }
-        _atomic_write(meta, lambda fh: fh.write(json.dumps(payload).encode()))
+        atomic_write_json(meta, payload)
 
     def load(self, refresh: bool = False) -> Table:
         """The source's table, from the binary cache (converted from the released files if needed)."""
@@ -311,7 +311,7 @@ class BenchmarkSource(ABC):
         import pandas as pd
 
         if k < 1:
-            raise ValueError(f"k must be a positive number of architectures, got {k}")
+            raise ConfigError(f"k must be a positive number of architectures, got {k}")
         vals = self.values(metric)
         idx = self.unique_indices() if unique else np.arange(NUM_ARCHS)
         v = vals[idx]
@@ -348,14 +348,3 @@ class BenchmarkSource(ABC):
         if i.notes:
             out["notes"] = i.notes
         return out
-
-
-def _atomic_write(path: Path, write: Any) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            write(fh)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise

@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from robnas.errors import RobnasError
+from robnas.utils import format_eps
 
 DATASETS: tuple[str, ...] = ("cifar10", "cifar100", "imagenet16-120")
 _DATASET_ALIASES = {
@@ -83,10 +84,8 @@ class UnknownMetricError(RobnasError, KeyError):
 
 
 def format_epsilon(eps: float) -> str:
-    """``8.0 -> "8"``, ``0.1 -> "0.1"``, ``0.5 -> "0.5"`` (units of 1/255)."""
-    if float(eps).is_integer():
-        return str(int(eps))
-    return f"{eps:g}"
+    """``8.0 -> "8"``, ``0.5 -> "0.5"`` (units of 1/255); see :func:`robnas.utils.format_eps`."""
+    return format_eps(eps)
 
 
 @dataclass(frozen=True, slots=True, order=True)

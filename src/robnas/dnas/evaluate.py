@@ -11,14 +11,14 @@
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 from typing import Any
 
-from robnas.errors import RobnasError
+from robnas.errors import ConfigError, MissingFileError, RobnasError
 from robnas.spaces.darts import Genotype
 from robnas.spaces.nb201 import Arch
+from robnas.utils import read_json
 
 BENCH_METRICS: dict[str, tuple[str, ...]] = {
     "jung2023": ("cifar10/clean", "cifar10/pgd@1", "cifar10/pgd@8"),
@@ -61,14 +61,14 @@ def read_run(path: str | os.PathLike[str]) -> dict[str, Any]:
     """The ``result.json`` of a search run directory (or, if unfinished, its last epoch)."""
     p = Path(path)
     if (p / "result.json").is_file():
-        return json.loads((p / "result.json").read_text())
+        return read_json(p / "result.json", "search result")
     if (p / "history.json").is_file():
-        hist = json.loads((p / "history.json").read_text())
-        cfg = json.loads((p / "config.json").read_text()) if (p / "config.json").is_file() else {}
+        hist = read_json(p / "history.json", "search history")
+        cfg = read_json(p / "config.json", "search configuration") if (p / "config.json").is_file() else {}
         if not hist:
             raise RobnasError(f"{p}: no epoch has finished yet")
         return {"config": cfg, "epochs_done": len(hist), "arch": hist[-1]["arch"], "unfinished": True}
-    raise FileNotFoundError(f"{p} is not a search run directory (no result.json or history.json)")
+    raise MissingFileError(f"{p} is not a search run directory (no result.json or history.json)")
 
 
 def parse_found(value: str) -> Arch | Genotype:
@@ -87,7 +87,7 @@ def parse_found(value: str) -> Arch | Genotype:
     try:
         return Arch.parse(int(value) if value.strip().isdigit() else value)
     except ValueError as exc:
-        raise ValueError(
+        raise ConfigError(
             f"{value!r} is neither a search run directory, a NAS-Bench-201 cell nor a DARTS genotype ({exc})"
         ) from None
 

@@ -30,7 +30,6 @@ reproduces an uninterrupted one on CPU.
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import time
@@ -46,6 +45,7 @@ from torch import Tensor, nn
 from robnas.dnas.methods import SearchMethod, get_method
 from robnas.dnas.supernet import DARTSSupernet, NB201Supernet, build_supernet
 from robnas.errors import ConfigError, RobnasError
+from robnas.utils import atomic_write, atomic_write_json
 
 CHECKPOINT = "checkpoint.pt"
 FORMAT = "robnas-dnas/1"
@@ -219,15 +219,11 @@ def architecture_step(
 
 
 def _atomic_save(obj: Any, path: Path) -> None:
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
+    atomic_write(path, lambda fh: torch.save(obj, fh))
 
 
 def _atomic_json(obj: Any, path: Path) -> None:
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(obj, indent=1))
-    os.replace(tmp, path)
+    atomic_write_json(path, obj, indent=1)
 
 
 ProgressFn = Callable[[int, int, int, int, dict[str, float]], None]

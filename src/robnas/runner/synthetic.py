@@ -26,6 +26,7 @@ import time
 from typing import Any
 
 from robnas.runner.jobs import Job, JobFailure
+from robnas.utils import format_eps
 
 
 def metric_names(spec: dict[str, Any] | Any) -> list[str]:
@@ -33,14 +34,10 @@ def metric_names(spec: dict[str, Any] | Any) -> list[str]:
     ds = spec["dataset"]
     names = [f"{ds}/clean"]
     for atk, eps_list in spec.get("attacks", {}).items():
-        names += [f"{ds}/{atk}@{_eps(e)}" for e in eps_list]
+        names += [f"{ds}/{atk}@{format_eps(e)}" for e in eps_list]
     for corr, sevs in spec.get("corruptions", {}).items():
         names += [f"{ds}/{corr}#{s}" for s in sevs]
     return names
-
-
-def _eps(e: float) -> str:
-    return str(int(e)) if float(e).is_integer() else f"{e:g}"
 
 
 def _value(*parts: Any) -> float:

@@ -27,6 +27,7 @@ import torch
 
 from robnas.errors import ConfigError
 from robnas.runner.jobs import Job, JobFailure
+from robnas.utils import format_eps
 
 EVAL_KEYS = ("examples", "batch_size", "measure_batch")
 
@@ -183,7 +184,7 @@ def run(job: Job, device: str) -> dict[str, float]:
         by_eps = res.accuracy[canonical]
         for eps in eps_list:
             key = min(by_eps, key=lambda e, target=eps / 255: abs(e - target))
-            out[f"{prefix}{canonical}@{_eps(eps)}"] = float(by_eps[key])
+            out[f"{prefix}{canonical}@{format_eps(eps)}"] = float(by_eps[key])
     out[prefix + "clean"] = float(
         clean if clean is not None else _clean_accuracy(model, test_ds, n_eval, batch, device)
     )
@@ -213,7 +214,3 @@ def _canonical(name: str) -> str:
     from robnas.attacks import canonical_attack_name
 
     return canonical_attack_name(name)
-
-
-def _eps(e: float) -> str:
-    return str(int(e)) if float(e).is_integer() else f"{e:g}"

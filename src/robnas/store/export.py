@@ -11,7 +11,6 @@ timings) are listed in the returned report, not written.
 
 from __future__ import annotations
 
-import json
 import os
 import re
 from collections import defaultdict
@@ -23,6 +22,7 @@ from typing import Any
 from robnas.errors import ConfigError
 from robnas.spaces.nb201 import NUM_ARCHS, Arch, uid_of
 from robnas.store.db import ResultStore
+from robnas.utils import atomic_write_json
 
 JUNG_ATTACK_KEYS: dict[str, str] = {
     "fgsm": "fgsm",
@@ -45,14 +45,6 @@ class ExportReport:
     files: list[Path] = field(default_factory=list)
     architectures: int = 0
     skipped_metrics: list[str] = field(default_factory=list)
-
-
-def _atomic_json(path: Path, payload: Any) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w", encoding="utf-8") as fh:
-        json.dump(payload, fh)
-    os.replace(tmp, path)
 
 
 def _split(metric: str) -> tuple[str, str, str, float | int | None] | None:
@@ -115,13 +107,13 @@ def export_jung2023(
 
         payload = {dataset: {key: {"accuracy": {str(u): get(u) for u in present}}}}
         path = out_dir / dataset / f"{key}_accuracy.json"
-        _atomic_json(path, payload)
+        atomic_write_json(path, payload)
         report.files.append(path)
     ids = {}
     for i in range(NUM_ARCHS):
         ids[str(i)] = {"nb201-string": Arch.from_index(i).string, "isomorph": str(uid_of(i))}
     meta_path = out_dir / "meta.json"
-    _atomic_json(meta_path, {"ids": ids, "epsilons": epsilons})
+    atomic_write_json(meta_path, {"ids": ids, "epsilons": epsilons})
     report.files.insert(0, meta_path)
     report.architectures = len(uids)
     return report

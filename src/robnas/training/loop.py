@@ -27,9 +27,10 @@ from typing import Any
 import torch
 from torch import nn
 
-from robnas.errors import ConfigError, RobnasError
+from robnas.errors import ConfigError, MissingFileError, RobnasError
 from robnas.training.objectives import get_objective
 from robnas.training.presets import TrainPreset, get_preset
+from robnas.utils import atomic_write
 
 CHECKPOINT = "checkpoint.pt"
 FORMAT = "robnas-checkpoint/1"
@@ -111,7 +112,7 @@ def load_checkpoint(path: str | os.PathLike[str], device: str | torch.device = "
     if p.is_dir():
         p = p / CHECKPOINT
     if not p.is_file():
-        raise FileNotFoundError(f"no checkpoint at {p}")
+        raise MissingFileError(f"no checkpoint at {p}")
     try:
         ckpt = torch.load(p, map_location=device, weights_only=False)
     except Exception as exc:  # noqa: BLE001 - a corrupt file is a user-facing error
@@ -139,9 +140,7 @@ def model_from_checkpoint(
 
 
 def _save(path: Path, state: dict[str, Any]) -> None:
-    tmp = path.with_suffix(".tmp")
-    torch.save(state, tmp)
-    os.replace(tmp, path)
+    atomic_write(path, lambda fh: torch.save(state, fh))
 
 
 @torch.no_grad()
