@@ -4,41 +4,41 @@ from __future__ import annotations
 
 import random
 from collections import deque
+from typing import Any
 
-from robnas.search.oracle import Oracle
+from robnas.search.oracle import EvaluatorOracle, Oracle
 from robnas.search.registry import register_algorithm
-from robnas.spaces.nb201 import Arch, random_arch
 
 
 def evolve(
-    oracle: Oracle,
+    oracle: Oracle | EvaluatorOracle,
     rng: random.Random,
-    initial: list[Arch],
+    initial: list[Any],
     population_size: int,
     sample_size: int,
 ) -> None:
     """Aging evolution from a given initial population (evaluated first, in order)."""
-    population: deque[tuple[Arch, float]] = deque()
+    population: deque[tuple[Any, float]] = deque()
     for arch in initial[:population_size]:
         population.append((arch, oracle.query(arch)))
     while len(population) < population_size:
-        arch = random_arch(rng)
+        arch = oracle.space.sample(rng)
         population.append((arch, oracle.query(arch)))
     while True:
         contenders = rng.sample(list(population), min(sample_size, len(population)))
         parent = max(contenders, key=lambda p: p[1])[0]
-        child = parent.mutate(rng)
+        child = oracle.space.mutate(parent, rng)
         population.append((child, oracle.query(child)))
         population.popleft()  # the oldest dies, whatever its fitness
 
 
 @register_algorithm("re", "regularised evolution (Real et al. 2019)")
 def regularized_evolution(
-    oracle: Oracle,
+    oracle: Oracle | EvaluatorOracle,
     rng: random.Random,
     population_size: int = 20,
     sample_size: int = 5,
-    warm_start: list[Arch] | None = None,
+    warm_start: list[Any] | None = None,
 ) -> None:
     """Tournament selection of a parent, one-edge mutation, and removal of the oldest member.
 
