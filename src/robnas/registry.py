@@ -164,7 +164,7 @@ class Registry(Generic[T]):
         With ``default``, an unknown name gives ``default`` instead of a :class:`ConfigError`.
         """
         if default is not _MISSING and name not in self:
-            return default  # type: ignore[no-any-return]
+            return default
         key = self.canonical(name)
         if key not in self._members:
             target = self._builtin[key]

@@ -240,7 +240,8 @@ def _table_html(df: pd.DataFrame, left: tuple[str, ...] = ("arch",), highlight: 
         for c in df.columns:
             v = row[c]
             if isinstance(v, float | np.floating):
-                text = "" if not np.isfinite(v) else (f"{v:,.0f}" if abs(v) >= 1000 else f"{v:.3f}")
+                f = float(v)
+                text = "" if not np.isfinite(f) else (f"{f:,.0f}" if abs(f) >= 1000 else f"{f:.3f}")
             else:
                 text = str(v)
             cells.append(f'<td class="{"l" if c in left else ""}">{html.escape(text)}</td>')

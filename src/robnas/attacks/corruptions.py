@@ -183,9 +183,9 @@ def _motion_blur(x: np.ndarray, radius: float, sigma: float, angle: float) -> np
 def _disk(radius: float, alias_blur: float) -> np.ndarray:
     """The reference's anti-aliased disk kernel (OpenCV GaussianBlur of an aliased disk)."""
     if radius <= 8:
-        ax, ksize = np.arange(-8, 8 + 1), 3
+        ax, ksize = np.arange(-8, 8 + 1, dtype=np.float64), 3
     else:
-        ax, ksize = np.arange(-radius, radius + 1), 5
+        ax, ksize = np.arange(-radius, radius + 1, dtype=np.float64), 5
     xx, yy = np.meshgrid(ax, ax)
     d = np.array((xx**2 + yy**2) <= radius**2, dtype=np.float64)
     d /= d.sum()
@@ -469,4 +469,4 @@ def corrupt(images: T, name: str, severity: int, seed: int = 0, quantize: bool =
         import torch
 
         return torch.from_numpy(res).to(images.device)  # type: ignore[attr-defined,return-value]
-    return res  # type: ignore[no-any-return]
+    return res

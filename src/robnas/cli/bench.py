@@ -52,7 +52,7 @@ def summarize_metrics(metrics: list[Metric]) -> list[str]:
 @app.command("list")
 def list_sources(root: str = ROOT, as_json: bool = JSON) -> None:
     """Sources, their training regime, whether their files are found, and their metrics."""
-    rows = []
+    rows: list[dict[str, Any]] = []
     for name in source_names():
         src = get_source(name, root)
         ok = src.available()

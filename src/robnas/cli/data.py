@@ -32,7 +32,7 @@ def list_datasets(
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """List the registered datasets and whether their files are found under the data root."""
-    rows = []
+    rows: list[dict[str, Any]] = []
     from robnas.data import available_datasets, get_reader
 
     for name in available_datasets():

@@ -159,7 +159,7 @@ def correlate(
     typer.echo(tau.round(3).to_string())
 
 
-def correlation_long(tau, rho, n):  # type: ignore[no-untyped-def]
+def correlation_long(tau, rho, n):
     """One row per (measure, target): ``measure, target, kendall_tau, spearman_rho, n``."""
     import pandas as pd
 

@@ -103,7 +103,7 @@ class DatasetReader:
             raise DataError(
                 f"{info.name} {split}: images have shape {tuple(images.shape[1:])}, expected {expected}"
             )
-        return ImageDataset(images, labels, info, split)
+        return ImageDataset(images, labels, info, split)  # type: ignore[arg-type]  # arrays are converted
 
     # -- downloading -------------------------------------------------------------------------
     def download(self, progress: bool = True) -> list[FileStatus]:

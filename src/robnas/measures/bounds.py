@@ -32,6 +32,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any, TypeVar, cast
 
 import torch
 import torch.nn.functional as F
@@ -60,12 +61,16 @@ with respect to the module's input and the constant it adds (``[B, S]``)."""
 
 _INTERVAL: dict[type, IntervalRule] = {}
 _LINEAR: dict[type, LinearRule] = {}
+# a rule is written for its own module class (a subclass of nn.Module): typed by the decorator's
+# argument, so that its first parameter may be that class
+_I = TypeVar("_I", bound=Callable[..., Any])
+_L = TypeVar("_L", bound=Callable[..., Any])
 
 
-def register_interval_rule(*types: type) -> Callable[[IntervalRule], IntervalRule]:
+def register_interval_rule(*types: type) -> Callable[[_I], _I]:
     """Decorator: ``rule(module, lower, upper, state) -> (lower, upper)`` for modules of ``types``."""
 
-    def deco(rule: IntervalRule) -> IntervalRule:
+    def deco(rule: _I) -> _I:
         for t in types:
             _INTERVAL[t] = rule
         return rule
@@ -73,10 +78,10 @@ def register_interval_rule(*types: type) -> Callable[[IntervalRule], IntervalRul
     return deco
 
 
-def register_linear_rule(*types: type) -> Callable[[LinearRule], LinearRule]:
+def register_linear_rule(*types: type) -> Callable[[_L], _L]:
     """Decorator: the CROWN backward rule ``rule(module, A, state) -> (A_in, bias)`` for ``types``."""
 
-    def deco(rule: LinearRule) -> LinearRule:
+    def deco(rule: _L) -> _L:
         for t in types:
             _LINEAR[t] = rule
         return rule
@@ -307,8 +312,8 @@ def _fr_interval(m: FactorizedReduce, lower: Tensor, upper: Tensor, state: Bound
         shifted = F.pad(rad, (0, 1, 0, 1))[:, :, 1:, 1:]
         r = torch.cat(
             [
-                F.conv2d(rad, m.convs[0].weight.abs(), stride=2),
-                F.conv2d(shifted, m.convs[1].weight.abs(), stride=2),
+                F.conv2d(rad, cast(nn.Conv2d, m.convs[0]).weight.abs(), stride=2),
+                F.conv2d(shifted, cast(nn.Conv2d, m.convs[1]).weight.abs(), stride=2),
             ],
             dim=1,
         )

@@ -60,7 +60,7 @@ def jacobian_projection(
     """
     if n_proj < 1:
         raise ConfigError(f"n_proj must be at least 1, got {n_proj}")
-    logits, pullback = vjp(model, x.detach())
+    logits, pullback = vjp(model, x.detach())[:2]  # (output, pull-back function)
     b, k = logits.shape
     v = torch.randn((n_proj, b, k), generator=generator, device="cpu", dtype=logits.dtype).to(x.device)
     v = v / v.norm(dim=2, keepdim=True)

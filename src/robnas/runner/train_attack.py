@@ -183,7 +183,8 @@ def run(job: Job, device: str) -> dict[str, float]:
         clean = res.clean_accuracy
         by_eps = res.accuracy[canonical]
         for eps in eps_list:
-            key = min(by_eps, key=lambda e, target=eps / 255: abs(e - target))
+            target = eps / 255
+            key = min(by_eps, key=lambda e: abs(e - target))
             out[f"{prefix}{canonical}@{format_eps(eps)}"] = float(by_eps[key])
     out[prefix + "clean"] = float(
         clean if clean is not None else _clean_accuracy(model, test_ds, n_eval, batch, device)

@@ -208,7 +208,7 @@ def compare(
     for algo in algorithms:
         out[algo] = []
         for seed in seeds:
-            out[algo].append(run_search(algo, values, budget, seed, names, **options))
+            out[algo].append(run_search(algo, values, budget, seed, names, **options))  # type: ignore[arg-type]
             if progress:
                 progress(algo, seed)
     return out

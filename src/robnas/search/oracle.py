@@ -150,7 +150,7 @@ class Oracle(_Budget):
         self.values = vals
 
     def _evaluate(self, arch: Arch, key: Hashable) -> np.ndarray:
-        return self.values[:, key].copy()
+        return self.values[:, arch.uid].copy()
 
     # ------------------------------------------------------------------ reporting
     def optimum(self, objective: int = 0) -> tuple[float, int]:

@@ -111,7 +111,7 @@ class Standard(Objective):
 class Mixed(Objective):
     """Wu et al. (2024): ``(1 - beta) CE(f(x), y) + beta CE(f(x_pgd), y)``."""
 
-    params = ("eps", "step_size", "steps", "beta")
+    params: ClassVar[tuple[str, ...]] = ("eps", "step_size", "steps", "beta")
     adversarial = True
 
     def __init__(self, eps: float = 8 / 255, step_size: float = 2 / 255, steps: int = 7, beta: float = 0.5):
@@ -141,7 +141,7 @@ class Mixed(Objective):
 class PGDAT(Mixed):
     """Madry et al. (2018): cross-entropy on PGD adversarial examples (``mixed`` with beta = 1)."""
 
-    params = ("eps", "step_size", "steps")
+    params: ClassVar[tuple[str, ...]] = ("eps", "step_size", "steps")
 
     def __init__(self, eps: float = 8 / 255, step_size: float = 2 / 255, steps: int = 7):
         super().__init__(eps=eps, step_size=step_size, steps=steps, beta=1.0)
@@ -151,7 +151,7 @@ class PGDAT(Mixed):
 class FGSMRS(Mixed):
     """Wong et al. (2020): cross-entropy on FGSM examples from a random start."""
 
-    params = ("eps", "step_size")
+    params: ClassVar[tuple[str, ...]] = ("eps", "step_size")
 
     def __init__(self, eps: float = 8 / 255, step_size: float | None = None):
         super().__init__(eps=eps, step_size=1.25 * eps if step_size is None else step_size, steps=1, beta=1.0)
