@@ -207,17 +207,9 @@ def _plots(summary: BuildSummary) -> dict[str, str]:
     if not corr.empty:
         mat = corr.pivot(index="measure", columns="target", values="kendall_tau")
         mat = mat[[c for c in summary.targets() if c in mat]]
-        fig, ax = plt.subplots(figsize=(1.4 + 1.1 * mat.shape[1], 0.8 + 0.38 * mat.shape[0]))
-        im = ax.imshow(mat.values.astype(float), cmap="RdBu_r", vmin=-1, vmax=1, aspect="auto")
-        ax.set_xticks(range(mat.shape[1]), mat.columns, rotation=30, ha="right", fontsize=8)
-        ax.set_yticks(range(mat.shape[0]), mat.index, fontsize=8)
-        for i in range(mat.shape[0]):
-            for j in range(mat.shape[1]):
-                v = mat.values[i, j]
-                if np.isfinite(v):
-                    ax.text(j, i, f"{v:+.2f}", ha="center", va="center", fontsize=7)
-        fig.colorbar(im, ax=ax, label="Kendall tau")
-        out["measure_heatmap"] = _png(fig)
+        from robnas.analysis.plots import heatmap_figure
+
+        out["measure_heatmap"] = _png(heatmap_figure(mat, label="Kendall tau", fmt="+.2f"))
     return out
 
 

@@ -303,30 +303,7 @@ def correlate_measures(
 
 def correlation_heatmap(tau: Any, out: str | os.PathLike[str], title: str = "") -> Path:
     """A heat-map of a (measures x targets) Kendall-tau table, values written in the cells."""
-    import matplotlib
+    from robnas.analysis.plots import heatmap
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    import numpy as np
-
-    rows, cols = list(tau.index), list(tau.columns)
-    fig, ax = plt.subplots(figsize=(2.5 + 0.75 * len(cols), 1.5 + 0.38 * len(rows)))
-    values = tau.to_numpy(dtype=float)
-    im = ax.imshow(values, vmin=-1, vmax=1, cmap="RdBu_r", aspect="auto")
-    ax.set_xticks(
-        range(len(cols)), [c.replace(":cifar10/", "\n") for c in cols], rotation=60, ha="right", fontsize=7
-    )
-    ax.set_yticks(range(len(rows)), rows, fontsize=7)
-    for i in range(len(rows)):
-        for j in range(len(cols)):
-            if np.isfinite(values[i, j]):
-                ax.text(j, i, f"{values[i, j]:.2f}", ha="center", va="center", fontsize=6)
-    fig.colorbar(im, ax=ax, shrink=0.8, label="Kendall tau")
-    if title:
-        ax.set_title(title, fontsize=9)
-    fig.tight_layout()
-    path = Path(out)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=130)
-    plt.close(fig)
-    return path
+    columns = [str(c).replace(":cifar10/", "\n") for c in tau.columns]
+    return heatmap(tau, out, title, label="Kendall tau", columns=columns)

@@ -26,24 +26,10 @@ from typing import Any
 import torch
 
 from robnas.errors import ConfigError
-from robnas.runner.jobs import Job, JobFailure
+from robnas.runner.jobs import Job
 from robnas.utils import format_eps
 
 EVAL_KEYS = ("examples", "batch_size", "measure_batch")
-
-
-def _measures_api() -> Any:
-    """The module offering ``compute_measures`` and ``parse_measures``, or None if not installed."""
-    import importlib
-
-    for name in ("robnas.measures", "robnas.measures.registry"):
-        try:
-            mod = importlib.import_module(name)
-        except ImportError:
-            continue
-        if hasattr(mod, "compute_measures") and hasattr(mod, "parse_measures"):
-            return mod
-    return None
 
 
 def check(config: Any) -> None:
@@ -87,13 +73,9 @@ def check(config: Any) -> None:
             f"build config: eval: unknown setting(s) {unknown_eval}; settings: {', '.join(EVAL_KEYS)}"
         )
     if config.measures:
-        api = _measures_api()
-        if api is None:
-            raise ConfigError(
-                "build config: measures: robustness measures are not available in this installation "
-                "(robnas.measures has no registry yet); remove `measures:` from the configuration"
-            )
-        api.parse_measures(list(config.measures))
+        from robnas.measures import parse_measures
+
+        parse_measures(list(config.measures))
 
 
 @lru_cache(maxsize=4)
@@ -144,15 +126,14 @@ def run(job: Job, device: str) -> dict[str, float]:
     out[prefix + "flops"] = float(count_flops(model, input_size=(info.channels, *info.image_size)))
 
     if spec.get("measures"):
-        api = _measures_api()
-        if api is None:
-            raise JobFailure("other", "robustness measures are not available in this installation")
+        from robnas.measures import compute_measures
+
         n = int(ev.get("measure_batch", 64))
         g = torch.Generator().manual_seed(job.seed)
         idx = torch.randperm(len(test_ds), generator=g)[:n]
         x = torch.as_tensor(test_ds.images[idx.numpy()]).float().div(255).to(device)
         y = torch.as_tensor(test_ds.labels[idx.numpy()]).long().to(device)
-        values = api.compute_measures(list(spec["measures"]), make, x, y, seed=job.seed)
+        values = compute_measures(list(spec["measures"]), make, x, y, seed=job.seed)
         # sizes come from robnas.models (count_params, count_flops): a measure of the same name
         # (the zero-cost "params" and "flops" proxies) does not overwrite them
         out.update({prefix + k: float(v) for k, v in values.items() if prefix + k not in out})
