@@ -117,3 +117,27 @@ def test_objective_refuses_unknown_options():
         get_objective("standard", beta=0.5)
     assert get_preset("cpu-tiny").objective_params() == {}
     assert set(get_preset("trades").objective_params()) == {"eps", "step_size", "steps", "beta"}
+
+
+def test_unknown_options_are_config_errors_everywhere():
+    import numpy as np
+    import torch
+
+    from robnas.attacks import get_attack
+    from robnas.measures import compute_measures
+    from robnas.search import run_search
+
+    with pytest.raises(ConfigError, match="the pgd attack has no option stepz; its options are .*steps"):
+        get_attack("PGD", eps=8 / 255, stepz=3)
+    with pytest.raises(
+        ConfigError, match="measure hessian has no option iters; its options are max_iter, tol"
+    ):
+        compute_measures(
+            ["params"],
+            torch.nn.Linear(2, 2),
+            torch.zeros(1, 1, 1, 2),
+            torch.zeros(1),
+            options={"hessian": {"iters": 3}},
+        )
+    with pytest.raises(ConfigError, match="rs has no option warm_start"):
+        run_search("rs", np.zeros(15625), 5, warm_start=[0])

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import difflib
 import importlib
+import inspect
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any, Generic, TypeVar, overload
 
@@ -221,6 +222,31 @@ class Registry(Generic[T]):
         return f"Registry({self.kind!r}, {self.names()})"
 
 
+def check_options(what: str, fn: Callable[..., Any], options: Mapping[str, Any], skip: int = 0) -> None:
+    """Refuse keyword ``options`` that ``fn`` (a function or class) does not take.
+
+    ``skip`` leading parameters are supplied by robnas, not by the user (a measure's context, an
+    algorithm's oracle and generator). A function taking ``**kwargs`` accepts anything. Checking
+    here, before the call, keeps a ``TypeError`` raised *inside* ``fn`` what it is: a bug.
+
+    Raises:
+        ConfigError: ``"<what> has no option x; its options are a, b"``.
+    """
+    target = fn.__init__ if isinstance(fn, type) else fn  # type: ignore[misc]
+    params = list(inspect.signature(target).parameters.values())
+    if isinstance(fn, type):
+        params = params[1:]  # self
+    params = params[skip:]
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params):
+        return
+    accepted = [p.name for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
+    bad = sorted(set(options) - set(accepted))
+    if bad:
+        raise ConfigError(
+            f"{what} has no option {', '.join(bad)}; its options are {', '.join(accepted) or 'none'}"
+        )
+
+
 def _same(a: Any, b: Any) -> bool:
     if a is b:
         return True
@@ -236,4 +262,4 @@ def _same(a: Any, b: Any) -> bool:
     return qa[1] is not None and qa == (getattr(b, "__module__", None), getattr(b, "__qualname__", None))
 
 
-__all__ = ["Registry"]
+__all__ = ["Registry", "check_options"]

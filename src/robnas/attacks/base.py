@@ -33,7 +33,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from robnas.errors import ConfigError
-from robnas.registry import Registry
+from robnas.registry import Registry, check_options
 
 NORMS = ("Linf", "L2")
 
@@ -76,7 +76,9 @@ def canonical_attack_name(name: str) -> str:
 
 def get_attack(name: str, eps: float, **kwargs: Any) -> Attack:
     """Build the attack registered as ``name`` with radius ``eps`` (a float, e.g. ``8 / 255``)."""
-    return ATTACKS.get(name)(eps=eps, **kwargs)
+    cls = ATTACKS.get(name)
+    check_options(f"the {cls.name} attack", cls, kwargs)
+    return cls(eps=eps, **kwargs)
 
 
 def check_eps(eps: float, norm: str = "Linf") -> float:

@@ -37,7 +37,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from robnas.errors import ConfigError
-from robnas.registry import Registry
+from robnas.registry import Registry, check_options
 
 BNMode = Literal["calibrated", "train", "eval"]
 MeasureValue = float | dict[str, float]
@@ -207,8 +207,9 @@ def compute_measures(
     """
     chosen = parse_measures(names)
     options = options or {}
-    for key in options:
-        get_measure(key)
+    for key, opts in options.items():
+        spec = get_measure(key)
+        check_options(f"measure {spec.name}", spec.fn, opts, skip=1)
     factory = model if not isinstance(model, nn.Module) else None
     base = model if isinstance(model, nn.Module) else None
     if base is None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import inspect
 import random
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -12,6 +11,7 @@ from typing import Any
 import numpy as np
 
 from robnas.errors import ConfigError
+from robnas.registry import check_options
 from robnas.search.oracle import BudgetExhausted, Evaluator, EvaluatorOracle, Oracle
 from robnas.search.registry import AlgorithmSpec, get_algorithm
 from robnas.spaces.discrete import DiscreteSpace
@@ -110,11 +110,7 @@ def _run(
     rng = random.Random(seed)
     if warm_start:
         options["warm_start"] = list(warm_start)
-    params = inspect.signature(spec.run).parameters
-    bad = sorted(set(options) - set(list(params)[2:]))
-    if bad:  # checked here, so that a TypeError inside the algorithm stays a bug with its traceback
-        accepted = ", ".join(list(params)[2:]) or "none"
-        raise ConfigError(f"{spec.name} has no option {', '.join(bad)}; its options are {accepted}")
+    check_options(spec.name, spec.run, options, skip=2)  # the oracle and the generator
     with contextlib.suppress(BudgetExhausted):  # how every search ends
         spec.run(oracle, rng, **options)
 
