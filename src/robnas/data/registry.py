@@ -155,6 +155,8 @@ DATASETS: Registry[type[DatasetReader]] = Registry(
     builtin={
         "cifar10": "robnas.data.cifar",
         "cifar100": "robnas.data.cifar",
+        "cifar10-c": "robnas.data.corrupted",
+        "cifar100-c": "robnas.data.corrupted",
         "digits": "robnas.data.digits",
         "fashion-mnist": "robnas.data.idx",
         "imagefolder": "robnas.data.imagefolder",
