@@ -104,6 +104,20 @@ def _batches(data: Any, n: int | None, batch_size: int) -> Iterable[tuple[Tensor
         yield xb, yb
 
 
+def _length(data: Any, n: int | None) -> int | None:
+    """How many points :func:`_batches` will yield, when it can be known beforehand."""
+    size: int | None = None
+    if isinstance(data, tuple | list) and len(data) == 2 and isinstance(data[0], Tensor):
+        size = int(data[0].shape[0])
+    elif hasattr(data, "labels"):
+        size = len(data.labels)
+    elif hasattr(data, "dataset") and hasattr(data.dataset, "__len__"):
+        size = len(data.dataset)
+    if size is None:
+        return n
+    return size if n is None else min(n, size)
+
+
 def _resolve(specs: Sequence[AttackSpec]) -> list[tuple[str, dict[str, Any]]]:
     out = []
     for spec in specs:
@@ -157,11 +171,15 @@ def evaluate_robustness(
 
     prog = None
     if progress:
-        from rich.progress import Progress
+        from robnas.progress import make_progress
 
-        prog = Progress(transient=True)
+        # one unit = one image through one attack at one epsilon, so that the bar (or the plain
+        # lines off a terminal) moves during each batch, not only between batches
+        prog = make_progress(transient=True)
         prog.start()
-        task = prog.add_task("attacking", total=n)
+        per_image = max(len(specs) * len(eps_sorted), 1)
+        n_total = _length(data, n)
+        task = prog.add_task("attacking", total=n_total * per_image if n_total else None)
     try:
         for xb, yb in _batches(data, n, batch_size):
             xb, yb = xb.to(dev).float(), yb.to(dev).long()
@@ -183,9 +201,12 @@ def evaluate_robustness(
                         survived = model(x_adv).argmax(1) == yc
                     robust[(name, e)] += int(survived.sum())
                     alive &= survived
+                    if prog is not None:
+                        prog.update(task, advance=xb.shape[0], description=f"{name}@{eps_label(e)}")
                 worst[e] += int(alive.sum())
-            if prog is not None:
-                prog.update(task, advance=xb.shape[0])
+            if prog is not None:  # attacks skipped when no image was classified correctly
+                done_now = total * per_image
+                prog.update(task, completed=done_now, description=f"{total} images")
     finally:
         if prog is not None:
             prog.stop()

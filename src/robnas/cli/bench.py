@@ -13,7 +13,7 @@ import typer
 from robnas.benchmarks import get_source, source_names
 from robnas.benchmarks.metrics import Metric, format_epsilon
 
-app = typer.Typer(no_args_is_help=True, add_completion=False, help="Robustness benchmarks of NAS-Bench-201.")
+app = typer.Typer(no_args_is_help=True, add_completion=False, rich_markup_mode=None, help="Robustness benchmarks of NAS-Bench-201.")
 
 ROOT = typer.Option(None, "--root", help="Data root (default: $ROBNAS_DATA or the per-user data directory).")
 JSON = typer.Option(False, "--json", help="Print JSON instead of a table.")

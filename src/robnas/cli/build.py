@@ -26,7 +26,7 @@ class _RunByDefault(TyperGroup):
 app = typer.Typer(
     cls=_RunByDefault,
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=False, rich_markup_mode=None,
     help="Build a robustness benchmark: train, attack and store architectures (resumable).",
 )
 console = Console()

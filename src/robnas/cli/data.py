@@ -13,7 +13,7 @@ from robnas.errors import DataError
 if TYPE_CHECKING:  # robnas.data imports torch: load it only when a data command runs
     from robnas.data.registry import DatasetReader
 
-app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
+app = typer.Typer(no_args_is_help=True, add_completion=False, rich_markup_mode=None, pretty_exceptions_enable=False)
 
 ROOT_HELP = (
     "Data root (default: $ROBNAS_DATA or the per-user data folder); for imagefolder the folder itself."

@@ -14,7 +14,7 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-app = typer.Typer(no_args_is_help=True, add_completion=False, help="Architecture measures at initialisation.")
+app = typer.Typer(no_args_is_help=True, add_completion=False, rich_markup_mode=None, help="Architecture measures at initialisation.")
 err_console = Console(stderr=True)
 
 

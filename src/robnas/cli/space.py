@@ -17,7 +17,7 @@ from rich.table import Table
 from robnas.spaces import nb201
 from robnas.spaces.nb201 import Arch
 
-app = typer.Typer(no_args_is_help=True, add_completion=False)
+app = typer.Typer(no_args_is_help=True, add_completion=False, rich_markup_mode=None)
 
 
 def _emit_json(data: Any) -> None:

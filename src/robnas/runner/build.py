@@ -171,9 +171,12 @@ class _Progress:
         self._bar: Any = None
         if not self.enabled:
             return
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+        from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeRemainingColumn
 
-        self._bar = Progress(
+        from robnas.progress import make_progress
+
+        # one plain line per job finished off a terminal when there are few jobs (the quickstart)
+        self._bar = make_progress(
             TextColumn("[bold]{task.description}"),
             BarColumn(),
             MofNCompleteColumn(),
@@ -183,6 +186,7 @@ class _Progress:
             TimeRemainingColumn(),
             console=console,
             transient=False,
+            every_pct=max(100 / total, 5.0),
         )
         self._bar.start()
         self._task = self._bar.add_task(title, total=total, done=0, failed=0, remaining=total, rate="")

@@ -235,9 +235,11 @@ def train(
 
     prog = None
     if progress:
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+        from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeRemainingColumn
 
-        prog = Progress(
+        from robnas.progress import make_progress
+
+        prog = make_progress(
             TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
             TextColumn("{task.fields[status]}"), transient=True,
         )  # fmt: skip
