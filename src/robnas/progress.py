@@ -204,11 +204,12 @@ def make_progress(
     """A live rich bar with ``columns`` on a terminal, else :class:`PlainProgress` on stderr.
 
     ``console`` is the rich console the bar would draw on; its ``file`` decides whether it is a
-    terminal (standard error when none is given).
+    terminal. Without one, both the bar and the lines go to standard error.
     """
     stream = getattr(console, "file", None) if console is not None else None
     if is_terminal(stream):
+        from rich.console import Console
         from rich.progress import Progress
 
-        return Progress(*columns, console=console, transient=transient)
+        return Progress(*columns, console=console or Console(stderr=True), transient=transient)
     return PlainProgress(stream if stream is not None else sys.stderr, every_pct=every_pct, every_s=every_s)

@@ -27,14 +27,14 @@ from robnas.attacks.base import (
 )
 from robnas.attacks.checks import MaskingCheck, run_checks
 from robnas.errors import ConfigError
+from robnas.units import format_epsilon
 
 AttackSpec = str | tuple[str, Mapping[str, Any]]
 
 
 def eps_label(eps: float) -> str:
-    """An epsilon in 1/255 units for metric names: ``8/255 -> "8"``, ``0.5/255 -> "0.5"``."""
-    v = round(eps * 255, 4)
-    return str(int(v)) if v == int(v) else f"{v:g}"
+    """A pixel-unit epsilon in 1/255 units: ``8/255 -> "8"`` (:func:`robnas.units.format_epsilon`)."""
+    return format_epsilon(eps, pixels=True)
 
 
 @dataclass

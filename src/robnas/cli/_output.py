@@ -1,17 +1,19 @@
 """What every ``robnas`` command shares in its output: ``--json``, ``--plain``, ``--device``.
 
-* :func:`jsonable` / :func:`echo_json`: one JSON writer for every command. Floats are rounded to
-  :data:`JSON_DIGITS` significant digits, so that values that went through float32 print as
-  ``0.4438`` and not ``0.4438000023``; NaN and infinities become ``null`` (JSON has neither);
+* :func:`jsonable` / :func:`echo_json`: one JSON writer for every command. Floats lose the
+  noise of their binary expansion (:func:`round_float`: values that went through float32 print
+  as ``0.4438``, not ``0.4438000023``); NaN and infinities become ``null`` (JSON has neither);
   NumPy scalars and arrays, pandas objects, paths, sets and dataclasses become plain JSON.
 * :func:`table`: a rich table whose columns never wrap a token (an architecture string stays on
   one line), or, with ``--plain``, tab-separated lines that other tools can read.
 * :func:`auto_device`: ``--device auto`` (the default of every command) -> ``cuda`` when torch
   sees a GPU, else ``cpu``.
 
-Choice: 6 significant digits. float32 carries about 7.2 decimal digits, so 6 keeps every digit
-that the value actually has and drops the noise of its binary expansion; accuracies over at most
-a million images need no more.
+Choice: a fixed number of significant digits would either keep float32 noise (8 digits print
+``float32(0.7)`` as ``0.69999999``) or cut exact float64 values (6 digits turn 155.584192 MFLOPs
+into 155.584). So a value that float32 represents exactly is printed as the shortest decimal
+that gives back that float32 (6 to 9 digits, what NumPy prints for a float32), and any other
+value with 12 significant digits, which removes float64 arithmetic noise only.
 """
 
 from __future__ import annotations
@@ -19,13 +21,14 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import struct
 from collections.abc import Mapping, Sequence
 from pathlib import PurePath
 from typing import Any
 
 import typer
 
-JSON_DIGITS = 6
+JSON_DIGITS = 12
 
 JSON_HELP = "Print JSON instead of text."
 PLAIN_HELP = "Print tab-separated lines instead of a table."
@@ -47,12 +50,31 @@ def device_option(help: str = DEVICE_HELP) -> Any:
     return typer.Option("auto", "--device", help=help)
 
 
+def _float32(x: float) -> float:
+    return struct.unpack("f", struct.pack("f", x))[0]
+
+
 def round_float(x: float, digits: int = JSON_DIGITS) -> float | None:
-    """``x`` to ``digits`` significant digits; ``None`` for NaN and infinities."""
+    """``x`` without the noise of its binary expansion; ``None`` for NaN and infinities.
+
+    A value that a float32 holds exactly (accuracies from benchmark files and from tensors) is
+    written with the fewest digits that give back the same float32 (``0.4438000023 -> 0.4438``);
+    any other value with ``digits`` significant digits (``0.1 + 0.2 -> 0.3``, while
+    ``155.584192`` stays as it is).
+    """
     if not math.isfinite(x):
         return None
     if x == 0:
         return 0.0
+    try:
+        exact32 = _float32(x) == x
+    except OverflowError:
+        exact32 = False
+    if exact32:
+        for d in range(6, 10):
+            short = float(f"{x:.{d}g}")
+            if _float32(short) == x:
+                return short
     return float(f"{x:.{digits}g}")
 
 
@@ -128,10 +150,33 @@ def table(
 
     t = Table(title=title)
     for c in columns:
-        t.add_column(c, no_wrap=True, overflow="ignore", justify=(justify or {}).get(c, "left"))  # type: ignore[arg-type]
+        t.add_column(c, no_wrap=True, justify=(justify or {}).get(c, "left"))  # type: ignore[arg-type]
     for r in rows:
         t.add_row(*(Text("" if v is None else str(v)) for v in r))
-    (console or Console(soft_wrap=True)).print(t, crop=False)
+    print_wide(t, console or Console(soft_wrap=True))
+
+
+def print_wide(renderable: Any, console: Any = None) -> None:
+    """Print a rich table at its natural width, wider than the console if need be.
+
+    Rich fits a table into the console's width (80 columns when piped) by wrapping or cutting
+    cells; an architecture string cut in the middle is wrong output, so the console is widened
+    to the table's natural width instead (a terminal then wraps whole lines, never a cell).
+    """
+    from rich.console import Console
+    from rich.measure import Measurement
+
+    console = console or Console(soft_wrap=True)
+    need = Measurement.get(console, console.options.update_width(100_000), renderable).maximum
+    if need > console.width:
+        console = Console(
+            file=console.file,
+            width=need,
+            soft_wrap=True,
+            force_terminal=console.is_terminal,
+            no_color=console.no_color,
+        )
+    console.print(renderable, crop=False)
 
 
 def auto_device(device: str) -> str:

@@ -3,30 +3,24 @@
 
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
-from typing import Any
 
 import typer
 
 from robnas.benchmarks import get_source, source_names
 from robnas.benchmarks.metrics import Metric, format_epsilon
+from robnas.cli._output import echo_json, json_option
 
-app = typer.Typer(no_args_is_help=True, add_completion=False, rich_markup_mode=None, help="Robustness benchmarks of NAS-Bench-201.")
+app = typer.Typer(
+    no_args_is_help=True,
+    add_completion=False,
+    rich_markup_mode=None,
+    help="Robustness benchmarks of NAS-Bench-201.",
+)
 
 ROOT = typer.Option(None, "--root", help="Data root (default: $ROBNAS_DATA or the per-user data directory).")
-JSON = typer.Option(False, "--json", help="Print JSON instead of a table.")
-
-
-def _num(v: Any) -> Any:
-    if isinstance(v, float) and not math.isfinite(v):
-        return None
-    return v
-
-
-def _echo_json(obj: Any) -> None:
-    typer.echo(json.dumps(obj, indent=2, default=str))
+JSON = json_option()
 
 
 def summarize_metrics(metrics: list[Metric]) -> list[str]:
@@ -69,7 +63,7 @@ def list_sources(root: str = ROOT, as_json: bool = JSON) -> None:
             }
         )
     if as_json:
-        _echo_json(rows)
+        echo_json(rows)
         return
     for r in rows:
         status = f"{r['n_metrics']} metrics" if r["found"] else f"files missing (first: {r['missing'][0]})"
@@ -86,7 +80,7 @@ def info(
     desc = src.describe()
     desc["metrics"] = [str(m) for m in src.metrics()] if src.available() else []
     if as_json:
-        _echo_json(desc)
+        echo_json(desc)
         return
     for key in ("name", "title", "citation", "url", "licence", "training_regime", "protocol", "unit"):
         typer.echo(f"{key + ':':<17} {desc[key]}")
@@ -121,14 +115,14 @@ def query(
     a = Arch.parse(arch)
     values = src.query(a, metric or None)
     if as_json:
-        _echo_json(
+        echo_json(
             {
                 "source": src.name,
                 "regime": src.info.regime,
                 "index": a.index,
                 "uid": a.uid,
                 "arch": a.string,
-                "values": {k: _num(v) for k, v in values.items()},
+                "values": values,
             }
         )
         return
@@ -151,7 +145,7 @@ def top(
     src = get_source(source, root)
     df = src.top(metric, k, unique=not all_indices)
     if as_json:
-        _echo_json(json.loads(df.to_json(orient="records")))
+        echo_json(df)
         return
     col = df.columns[-1]
     for r in df.itertuples(index=False):
@@ -167,6 +161,7 @@ def export(
     metric: list[str] = typer.Option(None, "--metric", "-m", help="Metric (repeatable); default: all."),
     all_indices: bool = typer.Option(False, "--all-indices", help="All 15,625 indices, not only classes."),
     root: str = ROOT,
+    as_json: bool = JSON,
 ) -> None:
     """Write a source as a table: index, uid, arch, one column per metric."""
     fmt = fmt.lower()
@@ -182,7 +177,11 @@ def export(
             df.to_parquet(path)
         except ImportError:
             raise ValueError("parquet export needs pyarrow: pip install 'robnas[parquet]'") from None
-    typer.echo(f"wrote {len(df)} architectures x {df.shape[1] - 2} metrics to {path}")
+    n_metrics = df.shape[1] - 2
+    if as_json:
+        echo_json({"path": path, "format": fmt, "architectures": len(df), "metrics": n_metrics})
+        return
+    typer.echo(f"wrote {len(df)} architectures x {n_metrics} metrics to {path}")
 
 
 @app.command("correlate")
@@ -201,7 +200,7 @@ def correlate(
     res = _correlate(specs, root=root, unique=not all_indices)
     pairs = res.long()
     if as_json:
-        _echo_json(json.loads(pairs.to_json(orient="records")))
+        echo_json(pairs)
     else:
         w = max(len(s) for s in res.tau.columns)
         for r in pairs.itertuples(index=False):
@@ -225,6 +224,7 @@ def plot(
     y: str = typer.Argument(None, help="Second SOURCE:METRIC: draw a scatter of x against y."),
     out: Path = typer.Option(..., "--out", "-o", help="PNG file to write."),
     root: str = ROOT,
+    as_json: bool = JSON,
 ) -> None:
     """A scatter of two metrics, or (one metric) accuracy vs. parameter count with per-count spread."""
     from robnas.analysis import plots
@@ -233,6 +233,9 @@ def plot(
     if y is not None:
         df = frame([x, y], root=root)
         path = plots.scatter(df, df.columns[0], df.columns[1], out)
+        if as_json:
+            echo_json({"path": path, "kind": "scatter", "architectures": len(df.dropna())})
+            return
         typer.echo(f"wrote {path} ({len(df.dropna())} architectures)")
         return
     from robnas.analysis.params import param_counts
@@ -245,8 +248,15 @@ def plot(
     params = param_counts(metric.dataset)
     idx = src.unique_indices()
     path = plots.accuracy_vs_params(params[idx], vals[idx], out, ylabel=f"{name}:{metric}")
-    typer.echo(f"wrote {path}")
     spread = same_params_spread(vals, params, idx).head(5)
+    if as_json:
+        groups = [
+            {"params": int(p), "n": int(r["count"]), "min": r["min"], "max": r["max"], "spread": r["spread"]}
+            for p, r in spread.iterrows()
+        ]
+        echo_json({"path": path, "kind": "accuracy_vs_params", "largest_equal_param_groups": groups})
+        return
+    typer.echo(f"wrote {path}")
     typer.echo("largest groups of equal parameter count (params, n, min, max, spread):")
     for p, r in spread.iterrows():
         typer.echo(f"  {p:>9,}  {int(r['count']):>4}  {r['min']:.3f}  {r['max']:.3f}  {r['spread']:.3f}")

@@ -241,7 +241,7 @@ def train(
 
         prog = make_progress(
             TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-            TextColumn("{task.fields[status]}"), transient=True,
+            TextColumn("{task.fields[status]}"), transient=True, every_pct=25,
         )  # fmt: skip
         prog.start()
     try:
