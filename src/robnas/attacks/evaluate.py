@@ -62,6 +62,12 @@ class RobustnessResult:
     def masking_suspected(self) -> bool:
         return any(not c.passed for c in self.checks)
 
+    def __repr__(self) -> str:
+        """``RobustnessResult(n=500, clean 0.912, fgsm@8 0.31, pgd@8 0.12, worst@8 0.11)``."""
+        shown = ", ".join(f"{k} {v:.3g}" for k, v in self.metrics().items())
+        flag = ", masking suspected" if self.masking_suspected else ""
+        return f"RobustnessResult(n={self.n}, {shown}{flag})"
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "n": self.n,

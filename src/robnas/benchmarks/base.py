@@ -160,6 +160,11 @@ class BenchmarkSource(ABC):
     def convert(self) -> tuple[list[Metric], np.ndarray, np.ndarray]:
         """Read the released files: ``(metrics, matrix [n, 15625] float32, uids [15625])``."""
 
+    def __repr__(self) -> str:
+        """``<jung2023: standard training, files found in /data/robustness-dataset>`` (reads no file)."""
+        where = "files found" if all(p.is_file() for p in self.required_files()) else "files missing"
+        return f"<{self.name}: {self.info.regime} training, {where} in {self.folder}>"
+
     # ------------------------------------------------------------------ files and cache
     @property
     def name(self) -> str:
@@ -273,11 +278,16 @@ class BenchmarkSource(ABC):
         return np.flatnonzero(uids == np.arange(NUM_ARCHS))
 
     def query(
-        self, arch: Arch | str | int, metrics: Iterable[Metric | str] | None = None
+        self, arch: Arch | str | int, metrics: Iterable[Metric | str] | Metric | str | None = None
     ) -> dict[str, float]:
-        """``{metric name: value}`` for one architecture (an :class:`Arch`, string, index or uid)."""
+        """``{metric name: value}`` for one architecture (an :class:`Arch`, string, index or uid).
+
+        ``metrics`` is one metric (``"cifar10/clean"``), several, or ``None`` for all.
+        """
         index = Arch.parse(arch).index
         table = self.load()
+        if isinstance(metrics, str | Metric):  # one name, not an iterable of its characters
+            metrics = [metrics]
         chosen = table.metrics if metrics is None else [parse_metric(m) for m in metrics]
         # str() of a float32 is its shortest exact spelling: 0.856, not 0.8560000061988831
         return {str(m): float(str(table.matrix[self._row(m), index])) for m in chosen}

@@ -83,6 +83,10 @@ class Arch:
                 raise ValueError(f"operation id {op!r} is out of range; ids are 0..{len(OPS) - 1} for {OPS}")
         object.__setattr__(self, "ops", ops)
 
+    def __repr__(self) -> str:
+        """``Arch(6111, '|nor_conv_3x3~0|+|...|')``: index and string (``Arch.parse`` takes either)."""
+        return f"Arch({self.index}, {self.string!r})"
+
     # ------------------------------------------------------------------ constructors
     @classmethod
     def from_string(cls, text: str) -> Arch:
