@@ -37,7 +37,9 @@ err_console = Console(stderr=True)
 
 @app.command("run")
 def run(
-    config: Path = typer.Argument(..., help="Build configuration (YAML), e.g. examples/build-digits.yaml."),
+    config: Path = typer.Argument(
+        None, help="Build configuration (YAML), e.g. examples/build-digits.yaml (see --example)."
+    ),
     executor: str = typer.Option("local", "--executor", "-e", help="Where jobs run: local or ray."),
     workers: int = typer.Option(
         None,
@@ -56,11 +58,23 @@ def run(
     dry_run: bool = typer.Option(False, "--dry-run", help="Only show what would run."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
     as_json: bool = json_option("Print the build's report as JSON (progress goes to standard error)."),
+    example: str = typer.Option(
+        None,
+        "--example",
+        help="Write the example configuration NAME (digits, synthetic, nasrobbench201) as "
+        "build-NAME.yaml in the current folder (or CONFIG's path) and stop.",
+    ),
 ) -> None:
     """Train, attack and store every architecture of CONFIG; rerun to resume."""
     from robnas.runner import build, load_config, plan
     from robnas.runner.build import all_jobs
     from robnas.store import ResultStore
+
+    if example is not None:
+        _write_example(example, config, as_json)
+        return
+    if config is None:
+        raise typer.BadParameter("give a build configuration (YAML), or --example NAME to write one")
 
     cfg = load_config(config)
     if out is not None:
@@ -132,6 +146,22 @@ def run(
         raise typer.Exit(130)
     if report.failures:
         raise typer.Exit(1)
+
+
+def _write_example(name: str, dest: Path | None, as_json: bool) -> None:
+    from robnas.errors import ConfigError
+    from robnas.runner.examples import example_text
+
+    text = example_text(name)
+    key = name.strip().lower().removeprefix("build-").removesuffix(".yaml")
+    path = dest if dest is not None else Path(f"build-{key}.yaml")
+    if path.exists():
+        raise ConfigError(f"{path} already exists; remove it or give another path")
+    path.write_text(text, encoding="utf-8")
+    if as_json:
+        echo_json({"example": key, "path": path})
+        return
+    console.print(f"wrote {path}; run it with `robnas build {path}` (edit it first: it is commented)")
 
 
 def _failure_dict(f: Any) -> dict[str, Any]:
