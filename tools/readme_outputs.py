@@ -33,7 +33,7 @@ a = robnas.Arch.parse(6111)
 a
 jung = robnas.get_source("jung2023")
 jung
-jung.query(a, "cifar10/pgd@8")
+jung.query(a, "cifar10/pgd@1")
 jung.query(a, ["cifar10/clean", "cifar10/fog#3"])
 robnas.run_search("re", jung.values("cifar10/pgd@2"), budget=300, seed=0)
 robnas.get_attack("pgd", eps=8 / 255)
