@@ -21,6 +21,7 @@ import base64
 import html
 import io
 import os
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -290,7 +291,7 @@ def _how_made(db: str | os.PathLike[str]) -> list[str]:
     from robnas.store import ResultStore
 
     store = ResultStore(db, readonly=True)
-    parts = ["<h2>How this report was made</h2>", '<dl class="env">']
+    parts = ['<h2 id="how">How this report was made</h2>', '<dl class="env">']
     for chash, body in store.configs().items():
         text = json.dumps(body, sort_keys=True, indent=1)
         parts.append(f"<dt>protocol {html.escape(str(chash))}</dt><dd><pre>{html.escape(text)}</pre></dd>")
@@ -310,8 +311,6 @@ def _how_made(db: str | os.PathLike[str]) -> list[str]:
 
 
 def _when(t: float | None) -> str:
-    import time
-
     return "?" if t is None else time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(t))
 
 
@@ -341,7 +340,8 @@ def write_report(
         f"<h1>{html.escape(title)}</h1>",
         f'<p class="note">store <code>{html.escape(str(db))}</code> &middot; dataset <b>{s.dataset}</b>'
         f" &middot; {len(t)} architectures &middot; {s.seeds} seed(s) per architecture"
-        f" &middot; robnas {__version__}</p>",
+        f" &middot; written by robnas {__version__} on {_when(time.time())}"
+        ' (<a href="#how">how this report was made</a>: protocol, versions, CPU)</p>',
         notes,
         "<h2>Most robust architecture</h2>",
         f"<p>Index <b>{best}</b>: <code>{html.escape(Arch.from_index(best).string)}</code></p>",
