@@ -159,3 +159,21 @@ def test_tables_never_cut_architecture_strings(cli) -> None:
     code, out, _ = cli("space", "sample", "-n", "2", "--plain")
     lines = out.splitlines()
     assert lines[0] == "index\tuid\tstring" and len(lines) == 3 and lines[1].count("\t") == 2
+
+
+def test_build_commands_print_json(cli, tmp_path) -> None:
+    cfg = tmp_path / "b.yaml"
+    cfg.write_text(
+        "kind: synthetic\narchitectures: sample:3\ndataset: digits\nattacks: {pgd: [8]}\n"
+        f"output: {tmp_path / 'b.sqlite'}\nsynthetic: {{sleep: 0.0, log: {tmp_path / 'log.txt'}}}\n"
+    )
+    code, out, err = cli("build", str(cfg), "--json")
+    assert code == 0, err
+    report = json.loads(out)
+    assert report["done"] == 3 and report["failed"] == 0 and report["failures"] == []
+    code, out, _ = cli("build", "status", str(tmp_path / "b.sqlite"), "--json")
+    status = json.loads(out)
+    assert status["counts"]["done"] == 3 and status["integrity_problems"] == []
+    assert {"digits/clean", "digits/pgd@8"} <= {m["metric"] for m in status["metrics"]}
+    code, out, _ = cli("build", "status", str(tmp_path / "b.sqlite"), "--plain")
+    assert "metric\tarchitectures\tseeds\tmean\tmin\tmax" in out
