@@ -188,7 +188,12 @@ class PlainProgress:
                 text += f", {clock} elapsed, ETA {format_duration(elapsed * (1 - frac) / frac)}"
         else:
             text = f"{done} done, {clock} elapsed"
-        extra = " ".join(_strip_markup(str(v)) for v in task.fields.values() if str(v))
+        # numbers are labelled by their field name ("3 done"), text is shown as it is
+        extra = " ".join(
+            f"{v:g} {k}" if isinstance(v, int | float) and not isinstance(v, bool) else _strip_markup(str(v))
+            for k, v in task.fields.items()
+            if str(v)
+        )
         stamp = time.strftime("%H:%M:%S")
         desc = _strip_markup(task.description)
         print(f"[{stamp}] {desc}: {text}" + (f"  {extra}" if extra else ""), file=self._stream, flush=True)
