@@ -65,18 +65,6 @@ def read_json(path: PathLike, what: str = "file") -> Any:
         ) from None
 
 
-def format_eps(eps: float, *, pixels: bool = False) -> str:
-    """An epsilon written in units of 1/255, as in metric names (``pgd@8``) and on the CLI.
-
-    ``eps`` is in 1/255 units (``8.0 -> "8"``, ``0.5 -> "0.5"``) or, with ``pixels=True``, a
-    float in pixel units (``8 / 255 -> "8"``). Integers print without a decimal point, other
-    values in ``%g`` form. Pixel values are first rounded to four decimals of 1/255, so that
-    ``0.5 / 255`` prints ``0.5`` despite the float error of the division.
-    """
-    v = float(eps)
-    if pixels:
-        v = round(v * 255, 4)
-    return str(int(v)) if v.is_integer() else f"{v:g}"
-
+from robnas.units import format_epsilon as format_eps  # noqa: E402 - the one formatter (robnas.units)
 
 __all__ = ["atomic_write", "atomic_write_json", "format_eps", "read_json"]

@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from robnas.errors import RobnasError
-from robnas.utils import format_eps
+from robnas.units import format_epsilon as _format_epsilon
 
 DATASETS: tuple[str, ...] = ("cifar10", "cifar100", "imagenet16-120")
 _DATASET_ALIASES = {
@@ -86,9 +86,8 @@ class UnknownMetricError(RobnasError, KeyError):
         return str(self.args[0]) if self.args else ""
 
 
-def format_epsilon(eps: float) -> str:
-    """``8.0 -> "8"``, ``0.5 -> "0.5"`` (units of 1/255); see :func:`robnas.utils.format_eps`."""
-    return format_eps(eps)
+format_epsilon = _format_epsilon
+"""``8.0 -> "8"``, ``0.1 -> "0.1"`` (units of 1/255): :func:`robnas.units.format_epsilon`."""
 
 
 @dataclass(frozen=True, slots=True, order=True)

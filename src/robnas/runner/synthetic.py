@@ -26,7 +26,7 @@ import time
 from typing import Any
 
 from robnas.runner.jobs import Job, JobFailure
-from robnas.utils import format_eps
+from robnas.units import format_epsilon
 
 
 def metric_names(spec: dict[str, Any] | Any) -> list[str]:
@@ -34,10 +34,13 @@ def metric_names(spec: dict[str, Any] | Any) -> list[str]:
     ds = spec["dataset"]
     names = [f"{ds}/clean"]
     for atk, eps_list in spec.get("attacks", {}).items():
-        names += [f"{ds}/{atk}@{format_eps(e)}" for e in eps_list]
+        names += [f"{ds}/{atk}@{format_epsilon(e)}" for e in eps_list]
     for corr, sevs in spec.get("corruptions", {}).items():
         names += [f"{ds}/{corr}#{s}" for s in sevs]
     return names
+
+
+_eps = format_epsilon
 
 
 def _value(*parts: Any) -> float:

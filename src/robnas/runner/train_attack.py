@@ -28,7 +28,7 @@ import torch
 
 from robnas.errors import ConfigError
 from robnas.runner.jobs import Job
-from robnas.utils import format_eps
+from robnas.units import format_epsilon
 
 EVAL_KEYS = ("examples", "batch_size", "measure_batch", "corruption_source")
 
@@ -182,7 +182,7 @@ def run(job: Job, device: str) -> dict[str, float]:
         for eps in eps_list:
             target = eps / 255
             key = min(by_eps, key=lambda e: abs(e - target))
-            out[f"{prefix}{canonical}@{format_eps(eps)}"] = float(by_eps[key])
+            out[f"{prefix}{canonical}@{format_epsilon(eps)}"] = float(by_eps[key])
     out[prefix + "clean"] = float(
         clean if clean is not None else _clean_accuracy(model, test_ds, n_eval, batch, device)
     )
@@ -219,3 +219,6 @@ def _canonical(name: str) -> str:
     from robnas.attacks import canonical_attack_name
 
     return canonical_attack_name(name)
+
+
+_eps = format_epsilon

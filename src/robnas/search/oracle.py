@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -47,14 +47,12 @@ class _Budget:
     history: list[tuple[Any, np.ndarray]]
     calls: int
     stalled: bool
+    max_repeats: int
+    """Free (repeated) queries in a row after which the search is declared stalled."""
+    _repeats: int
 
     def _evaluate(self, arch: Any, key: Hashable) -> np.ndarray:
         raise NotImplementedError
-
-    @property
-    def max_calls(self) -> int:
-        """Repeated (free) queries allowed before the search is declared stalled."""
-        return 1000 * self.budget + 100_000
 
     @property
     def num_objectives(self) -> int:
@@ -77,15 +75,23 @@ class _Budget:
 
     def query_vector(self, arch: Any) -> np.ndarray:
         """All objective values of ``arch`` (NaN replaced by -inf), spending budget if new."""
-        key = self.space.key(arch)
+        return self._query(self.space.key(arch), arch)
+
+    def _query(self, key: Hashable, arch: Any) -> np.ndarray:
         self.calls += 1
         hit = self._seen.get(key)
         if hit is not None:
-            if self.calls > self.max_calls:
-                # an algorithm that only revisits known classes would never end
+            self._repeats += 1
+            if self._repeats > self.max_repeats:
+                # an algorithm that only revisits known classes would never end. Counted in a
+                # row, not in total: a total that grows with the budget (it was 1,000 x budget)
+                # let regularised evolution spin for minutes near the end of the space
                 self.stalled = True
-                raise BudgetExhausted(f"search stalled after {self.calls} repeated queries")
+                raise BudgetExhausted(
+                    f"search stalled: {self._repeats} queries in a row found no new architecture class"
+                )
             return hit
+        self._repeats = 0
         if self.exhausted:
             raise BudgetExhausted(f"query budget of {self.budget} spent")
         vec = self._evaluate(arch, key)
@@ -134,6 +140,8 @@ class Oracle(_Budget):
     calls: int = field(default=0, init=False)
     stalled: bool = field(default=False, init=False)
     space: DiscreteSpace[Any] = field(default=NB201, init=False, repr=False)
+    max_repeats: int = field(default=100_000, repr=False)
+    _repeats: int = field(default=0, init=False, repr=False)
 
     def __post_init__(self) -> None:
         vals = np.asarray(self.values, dtype=np.float64)
@@ -149,8 +157,12 @@ class Oracle(_Budget):
             self.names = tuple(f"objective{i}" for i in range(vals.shape[0]))
         self.values = vals
 
-    def _evaluate(self, arch: Arch, key: Hashable) -> np.ndarray:
-        return self.values[:, arch.uid].copy()
+    def _evaluate(self, arch: Arch | None, key: Hashable) -> np.ndarray:
+        return self.values[:, cast(int, key)].copy()
+
+    def query_uid(self, uid: int) -> np.ndarray:
+        """:meth:`query_vector` of the class ``uid`` (for search loops that work on codes)."""
+        return self._query(uid, None)
 
     # ------------------------------------------------------------------ reporting
     def optimum(self, objective: int = 0) -> tuple[float, int]:
@@ -190,6 +202,8 @@ class EvaluatorOracle(_Budget):
         self.archs: dict[Hashable, Any] = {}
         self.calls = 0
         self.stalled = False
+        self.max_repeats = 100_000
+        self._repeats = 0
 
     def _evaluate(self, arch: Any, key: Hashable) -> np.ndarray:
         value = self.evaluate(arch)
