@@ -31,6 +31,9 @@ def train(
     resume: bool = typer.Option(
         True, "--resume/--no-resume", help="Resume from the run directory's checkpoint."
     ),
+    force: bool = typer.Option(
+        False, "--force", help="Replace a checkpoint of another run (architecture, preset, seed) in --out."
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print the history as JSON."),
 ) -> None:
     """Train ARCH on DATASET with PRESET; checkpoints after every epoch and resumes."""
@@ -56,7 +59,8 @@ def train(
         **info.model_kwargs(),
     )
     hist = run(
-        model, tr, va, p, seed=seed, device=device, out_dir=out_dir, resume=resume, progress=not as_json,
+        model, tr, va, p, seed=seed, device=device, out_dir=out_dir, resume=resume and not force,
+        progress=not as_json,
         meta={"dataset": dataset, "arch_index": a.index, "val_fraction": val_fraction},
     )  # fmt: skip
     if as_json:
