@@ -120,3 +120,114 @@ def test_weights_of_another_architecture_give_one_line(cli, tmp_path, shared_dat
         model_from_checkpoint(out)
     code, _, err = cli("attack", str(out), "--attacks", "fgsm", "--n", "4", "--root", str(shared_data))
     _one_line_failure(code, err)
+
+
+# ---------------------------------------------------------------------- builds and the store
+def _synthetic_yaml(folder: Path, **over) -> Path:
+    import yaml
+
+    cfg = {"kind": "synthetic", "architectures": "sample:4", "dataset": "digits", "seeds": [0],
+           "attacks": {"pgd": [8]}, "output": "b.sqlite", "retries": 0, "synthetic": {"sleep": 0.0}}  # fmt: skip
+    cfg.update(over)
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "build.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    return path
+
+
+def test_foreign_sqlite_refused_before_wal(cli, tmp_path) -> None:
+    import sqlite3
+
+    foreign = tmp_path / "other.sqlite"
+    conn = sqlite3.connect(foreign)
+    conn.execute("CREATE TABLE contacts (name TEXT)")
+    conn.commit()
+    conn.close()
+    before = foreign.read_bytes()
+    assert before[18:20] == b"\x01\x01"  # rollback journal, not WAL
+    code, _, err = cli("build", str(_synthetic_yaml(tmp_path / "cfg")), "--out", str(foreign), "-q")
+    _one_line_failure(code, err)
+    assert "another application" in err
+    assert foreign.read_bytes() == before  # not switched to WAL, not touched at all
+
+
+def test_markup_in_paths_and_messages_is_printed_as_text(cli, tmp_path) -> None:
+    from robnas.runner import load_config
+
+    folder = tmp_path / "odd[/b][red]"
+    uids = load_config({"kind": "synthetic", "architectures": "sample:4"}).arch_uids()
+    cfg = _synthetic_yaml(folder, synthetic={"sleep": 0.0, "fail": [uids[0]]})
+    code, out, err = cli("build", str(cfg), "-q")
+    assert code == 1 and "Traceback" not in err
+    assert "odd[/b][red]" in out.replace("\n", "")
+    code, out, err = cli("build", "status", str(folder / "b.sqlite"))
+    assert code == 0 and "odd[/b][red]" in out.replace("\n", "") and "synthetic failure" in out
+
+
+def test_rerun_says_how_to_retry_failed_jobs(cli, tmp_path) -> None:
+    from robnas.runner import load_config
+
+    uids = load_config({"kind": "synthetic", "architectures": "sample:4"}).arch_uids()
+    cfg = _synthetic_yaml(tmp_path, synthetic={"sleep": 0.0, "fail": [uids[1]]})
+    assert cli("build", str(cfg), "-q")[0] == 1
+    code, out, err = cli("build", str(cfg), "-q")
+    out = " ".join(out.split())  # rich wraps long lines
+    assert code == 1
+    assert "3 already in the store" in out and "1 failed in earlier runs" in out
+    assert "--retry-failed" in err and len(err.strip().splitlines()) == 1
+    code, out, _ = cli("build", str(cfg), "-q", "--retry-failed")
+    assert code == 1 and "0 done, 1 failed" in " ".join(out.split())
+
+
+def test_synthetic_log_stays_inside_the_build_folder(cli, tmp_path) -> None:
+    outside = tmp_path / "home" / ".bashrc"
+    outside.parent.mkdir()
+    outside.write_text("original\n")
+    for log in (str(outside), "../home/.bashrc"):
+        cfg = _synthetic_yaml(tmp_path / "b", synthetic={"sleep": 0.0, "log": log})
+        code, _, err = cli("build", str(cfg), "-q")
+        _one_line_failure(code, err)
+        assert "outside the build folder" in err
+    (tmp_path / "b" / "link.log").symlink_to(outside)
+    cfg = _synthetic_yaml(tmp_path / "b", synthetic={"sleep": 0.0, "log": "link.log"})
+    _one_line_failure(*cli("build", str(cfg), "-q")[::2])
+    assert outside.read_text() == "original\n"
+    cfg = _synthetic_yaml(tmp_path / "b", synthetic={"sleep": 0.0, "log": "runs.log"})
+    assert cli("build", str(cfg), "-q")[0] == 0
+    assert len((tmp_path / "b" / "runs.log").read_text().splitlines()) == 4
+
+
+def test_second_concurrent_build_of_one_database_is_refused(tmp_path) -> None:
+    from robnas.runner import build, load_config
+    from robnas.runner.build import _BuildLock
+
+    cfg = load_config(_synthetic_yaml(tmp_path))
+    held = _BuildLock(Path(cfg.output))  # a build in progress holds this lock
+    try:
+        with pytest.raises(DataError, match="another build is writing"):
+            build(cfg, progress=False)
+    finally:
+        held.release()
+    assert build(cfg, progress=False).done == 4  # the lock dies with its holder
+
+
+def test_export_never_overwrites_without_force(cli, tmp_path) -> None:
+    cfg = _synthetic_yaml(tmp_path)
+    assert cli("build", str(cfg), "-q")[0] == 0
+    out = tmp_path / "release"
+    db = str(tmp_path / "b.sqlite")
+    assert cli("build", "export", db, "--out", str(out))[0] == 0
+    marker = out / "meta.json"
+    marker.write_text("{}")
+    code, _, err = cli("build", "export", db, "--out", str(out))
+    _one_line_failure(code, err)
+    assert "--force" in err and marker.read_text() == "{}"
+    assert cli("build", "export", db, "--out", str(out), "--force")[0] == 0
+    assert marker.read_text() != "{}"
+    import json
+
+    def refuse(constant: str) -> None:
+        pytest.fail(f"the export holds {constant}")
+
+    for f in out.rglob("*.json"):  # strict JSON: no NaN / Infinity
+        json.loads(f.read_text(), parse_constant=refuse)

@@ -10,7 +10,9 @@ from typing import Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 from typer.core import TyperGroup
 
 
@@ -69,13 +71,14 @@ def run(
         todo = plan(cfg, ResultStore(cfg.output)) if Path(cfg.output).exists() else all_jobs(cfg)
         console.print(
             f"{len(cfg.arch_uids())} architectures x {len(cfg.seeds)} seed(s) = {total} jobs "
-            f"({cfg.kind}, protocol {cfg.protocol_hash}); {total - len(todo)} already in {cfg.output}, "
-            f"{len(todo)} to run"
+            f"({cfg.kind}, protocol {cfg.protocol_hash}); {total - len(todo)} already in "
+            f"{escape(str(cfg.output))}, {len(todo)} to run",
         )
         return
     console.print(
-        f"[bold]robnas build[/] {config}: {len(cfg.arch_uids())} architectures x {len(cfg.seeds)} seed(s) "
-        f"on [cyan]{cfg.dataset}[/] ({cfg.kind}, protocol {cfg.protocol_hash}) -> {cfg.output}"
+        f"[bold]robnas build[/] {escape(str(config))}: {len(cfg.arch_uids())} architectures x "
+        f"{len(cfg.seeds)} seed(s) on [cyan]{escape(cfg.dataset)}[/] ({cfg.kind}, protocol "
+        f"{cfg.protocol_hash}) -> {escape(str(cfg.output))}"
     )
     report = build(
         cfg,
@@ -86,7 +89,7 @@ def run(
         retry_failed=retry_failed,
         console=console,
     )
-    console.print(report.summary())
+    console.print(Text(report.summary()))
     if report.failures:
         _failure_table(report.failures, title="Failed jobs (run `robnas build status` for all)")
     if report.interrupted:
@@ -96,14 +99,23 @@ def run(
         raise typer.Exit(130)
     if report.failures:
         raise typer.Exit(1)
+    if report.failed_before:
+        typer.echo(
+            f"robnas: {report.failed_before} job(s) failed in earlier runs and were not retried; "
+            f"see `robnas build status {cfg.output}`, and rerun with --retry-failed to try them again",
+            err=True,
+        )
+        raise typer.Exit(1)
 
 
 def _failure_table(failures: list[Any], title: str, limit: int = 20) -> None:
-    table = Table(title=title)
+    table = Table(title=Text(title))
     for col in ("uid", "seed", "attempts", "reason", "message"):
         table.add_column(col, justify="right" if col in ("uid", "seed", "attempts") else "left")
     for f in failures[:limit]:
-        table.add_row(str(f.uid), str(f.seed), str(f.attempts), f.reason or "", (f.message or "")[:200])
+        table.add_row(
+            str(f.uid), str(f.seed), str(f.attempts), Text(f.reason or ""), Text((f.message or "")[:200])
+        )
     console.print(table)
     if len(failures) > limit:
         console.print(f"... and {len(failures) - limit} more")
@@ -120,20 +132,24 @@ def status(
     store = ResultStore(db, readonly=True)
     counts = store.counts()
     console.print(
-        f"[bold]{db}[/]: [green]{counts['done']} done[/], [red]{counts['failed']} failed[/], "
+        f"[bold]{escape(str(db))}[/]: [green]{counts['done']} done[/], [red]{counts['failed']} failed[/], "
         f"{counts['results']} results"
     )
     for chash, body in store.configs().items():
         console.print(
-            f"  config {chash}: {body.get('kind')} on {body.get('dataset')}, "
-            f"architectures {body.get('architectures')!s:.60}, seeds {body.get('seeds')}"
+            Text(
+                f"  config {chash}: {body.get('kind')} on {body.get('dataset')}, "
+                f"architectures {body.get('architectures')!s:.60}, seeds {body.get('seeds')}"
+            )
         )
     by_reason: dict[str, int] = {}
     failed = store.jobs(state="failed")
     for f in failed:
         by_reason[f.reason or "other"] = by_reason.get(f.reason or "other", 0) + 1
     if by_reason:
-        console.print("  failures by reason: " + ", ".join(f"{r} {n}" for r, n in sorted(by_reason.items())))
+        console.print(
+            Text("  failures by reason: " + ", ".join(f"{r} {n}" for r, n in sorted(by_reason.items())))
+        )
         if failures:
             _failure_table(failed, title="Failed jobs", limit=failures)
     rows = store.execute(
@@ -146,7 +162,7 @@ def status(
             table.add_column(col, justify="left" if col == "metric" else "right")
         for metric, n_arch, n_seed, mean, lo, hi in rows:
             fmt = lambda v: "nan" if v is None else f"{v:.4g}"  # noqa: E731
-            table.add_row(metric, str(n_arch), str(n_seed), fmt(mean), fmt(lo), fmt(hi))
+            table.add_row(Text(metric), str(n_arch), str(n_seed), fmt(mean), fmt(lo), fmt(hi))
         console.print(table)
     problems = store.integrity_check()
     if problems:
@@ -160,12 +176,15 @@ def export(
     layout: str = typer.Option("jung2023", "--layout", help="File layout: jung2023."),
     out: Path = typer.Option(..., "--out", "-o", help="Folder to write."),
     protocol: str = typer.Option(None, "--protocol", help="Protocol hash, when the file holds several."),
+    force: bool = typer.Option(False, "--force", help="Write into a non-empty folder, replacing files."),
 ) -> None:
     """Export a built benchmark in a released benchmark's layout."""
     from robnas.store import ResultStore
     from robnas.store import export as do_export
 
-    report = do_export(ResultStore(db, readonly=True), layout, out, protocol=protocol)
-    console.print(f"wrote {len(report.files)} files for {report.architectures} architectures to {report.out}")
+    report = do_export(ResultStore(db, readonly=True), layout, out, protocol=protocol, force=force)
+    console.print(
+        Text(f"wrote {len(report.files)} files for {report.architectures} architectures to {report.out}")
+    )
     if report.skipped_metrics:
-        console.print(f"not in the {layout} layout (left out): {', '.join(report.skipped_metrics)}")
+        console.print(Text(f"not in the {layout} layout (left out): {', '.join(report.skipped_metrics)}"))
