@@ -130,6 +130,11 @@ def attack(
     names = [canonical_attack_name(a) for a in attacks.split(",") if a.strip()]
     corr = parse_corruptions(corruptions)
     sev = parse_severities(severities) if corr else []
+    from robnas.checks import check_device, check_network_size, check_seed
+
+    device = check_device(device)
+    check_seed(seed)
+    check_network_size(channels, cells)
     model, ds_name, source = load_model(model_or_checkpoint, dataset, root, channels, cells, seed, device)
 
     from robnas.data import load_dataset

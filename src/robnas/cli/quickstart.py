@@ -11,6 +11,7 @@ from pathlib import Path
 import typer
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 
 def _tau(value: float) -> str:
@@ -34,12 +35,19 @@ def quickstart(
     ),
     device: str = typer.Option("auto", help="auto, cpu or cuda."),
     out: Path = typer.Option(Path("quickstart-out"), help="Folder for the results store and the report."),
+    retry_failed: bool = typer.Option(
+        False, "--retry-failed", help="Try again architectures that failed in earlier runs."
+    ),
 ) -> None:
     """Build a small robustness benchmark, rank its architectures and measures, write a report."""
     from robnas.analysis.report import summarise_store, write_report
+    from robnas.checks import check_device, check_network_size, check_seed
     from robnas.runner import build
     from robnas.runner.quickstart import QUICKSTART_MEASURES, quickstart_config
 
+    check_device(device)  # auto stays auto: each worker resolves it
+    check_seed(seed)
+    check_network_size(channels, cells)
     console = Console(soft_wrap=True)
     names = (
         QUICKSTART_MEASURES
@@ -56,11 +64,21 @@ def quickstart(
         f"4 corruptions, {len(names)} measures at initialisation. Interrupt at any time; "
         "run again to resume."
     )
-    report = build(config, executor="local", workers=workers, progress=True, console=console)
-    console.print(report.summary())
+    report = build(
+        config, executor="local", workers=workers, progress=True, console=console, retry_failed=retry_failed
+    )
+    console.print(Text(report.summary()))
     if report.interrupted:
         console.print("[yellow]interrupted[/]: results so far are saved; run the same command to resume.")
         raise typer.Exit(130)
+    _show_failures(report, config["output"], console)
+    if report.done + report.skipped - report.failed_before == 0:
+        typer.echo(
+            "robnas: error: no architecture finished (reasons above); fix the cause, then rerun with "
+            "--retry-failed",
+            err=True,
+        )
+        raise typer.Exit(1)
     summary = summarise_store(config["output"])
     table = Table(title=f"Most robust of {len(summary.table)} architectures on {summary.dataset}")
     for col in ("rank", "index", "clean", "adv. mean", "worst@max eps", "corr. mean", "params"):
@@ -98,8 +116,21 @@ def quickstart(
         f"report: [green]{path}[/]   results store: [green]{config['output']}[/] "
         f"(query it with `robnas bench top store --root {config['output']} -m {metric}`)"
     )
-    if report.failed:
-        console.print(
-            f"[yellow]{report.failed} architecture(s) failed[/]; see `robnas build status {config['output']}`"
-        )
+    if report.failed or report.failed_before:
         raise typer.Exit(1)
+
+
+def _show_failures(report, db: str, console: Console) -> None:
+    """The reasons of failed architectures (this run's and earlier ones) and how to retry them."""
+    if not (report.failed or report.failed_before):
+        return
+    from robnas.store import ResultStore
+
+    with ResultStore(db, readonly=True) as store:
+        failed = store.jobs(state="failed")
+    console.print(Text(f"{len(failed)} architecture(s) failed:", style="yellow"))
+    for f in failed[:10]:
+        console.print(Text(f"  index {f.uid} seed {f.seed} ({f.reason}): {(f.message or '')[:300]}"))
+    if len(failed) > 10:
+        console.print(Text(f"  ... and {len(failed) - 10} more (robnas build status {db})"))
+    console.print(Text("fix the cause, then rerun the same command with --retry-failed to try them again"))

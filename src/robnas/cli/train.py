@@ -39,12 +39,15 @@ def train(
     """Train ARCH on DATASET with PRESET; checkpoints after every epoch and resumes."""
     import torch
 
+    from robnas.checks import check_device, check_seed
     from robnas.data import load_dataset, train_val_split
     from robnas.models import build_network
     from robnas.spaces import Arch
     from robnas.training import get_preset
     from robnas.training import train as run
 
+    device = check_device(device)
+    check_seed(seed)
     a = Arch.parse(int(arch) if arch.strip().isdigit() else arch)
     p = get_preset(preset).replace(epochs=epochs, objective=objective, beta=beta, C=channels, N=cells)
     ds = load_dataset(dataset, split="train", root=root)

@@ -210,7 +210,14 @@ def train(
     start_epoch = 0
     ckpt_path = Path(out_dir) / CHECKPOINT if out_dir is not None else None
     if ckpt_path is not None:
-        ckpt_path.parent.mkdir(parents=True, exist_ok=True)
+        if ckpt_path.parent.exists() and not ckpt_path.parent.is_dir():
+            raise DataError(f"{ckpt_path.parent} is a file; give a folder for the run (--out)")
+        try:
+            ckpt_path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise DataError(
+                f"cannot create the run folder {ckpt_path.parent}: {exc.strerror or exc}"
+            ) from None
         if resume and ckpt_path.exists():
             ckpt = load_checkpoint(ckpt_path, dev)
             theirs = {
@@ -305,7 +312,12 @@ def train(
             history.completed = epoch + 1 == p.epochs
             if ckpt_path is not None:
                 _save(ckpt_path, state(epoch + 1))
-                (ckpt_path.parent / "history.json").write_text(json.dumps(history.to_dict(), indent=1))
+                try:
+                    (ckpt_path.parent / "history.json").write_text(json.dumps(history.to_dict(), indent=1))
+                except OSError as exc:
+                    raise DataError(
+                        f"cannot write {ckpt_path.parent / 'history.json'}: {exc.strerror or exc}"
+                    ) from None
             for cb in callbacks:
                 cb(rec)
     finally:
