@@ -138,7 +138,19 @@ def model_from_checkpoint(
 
 
 def load_weights(model: nn.Module, state: Any, source: str | os.PathLike[str]) -> None:
-    """``model.load_state_dict(state)`` with one line for weights of another architecture."""
+    """``model.load_state_dict(state)`` with one line for weights of another architecture, or
+    weights that are NaN or infinite (a network that outputs NaN "predicts" class 0 everywhere,
+    which would read as the share of class 0 instead of an error)."""
+    if isinstance(state, dict):
+        bad = [
+            k for k, v in state.items()
+            if isinstance(v, torch.Tensor) and v.is_floating_point() and not bool(torch.isfinite(v).all())
+        ]  # fmt: skip
+        if bad:
+            raise DataError(
+                f"{source}: the stored weights hold NaN or infinite values ({bad[0]}); "
+                "the run diverged or the file was damaged; train again"
+            )
     try:
         model.load_state_dict(state)
     except (RuntimeError, TypeError, AttributeError) as exc:
