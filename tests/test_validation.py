@@ -178,3 +178,15 @@ def test_wrong_root_is_named_at_once_by_the_quickstart(cli, tmp_path) -> None:
                        "--out", str(tmp_path / "q"))  # fmt: skip
     assert code != 0 and "Traceback" not in err
     assert "cifar10 file not found" in err and "nowhere" in err
+
+
+def test_search_optimum_is_a_reachable_uid() -> None:
+    from robnas.search.oracle import Oracle
+    from robnas.spaces.nb201 import NUM_ARCHS, uid_of
+
+    values = np.linspace(0.0, 0.5, NUM_ARCHS)  # per-index values, as zero-cost proxies give
+    top = NUM_ARCHS - 2
+    values[top] = 1.0
+    assert uid_of(top) != top  # the global maximum sits on an index no query reads
+    best, uid = Oracle(values, budget=5).optimum()
+    assert uid == NUM_ARCHS - 1 == uid_of(uid) and best == values[uid] < values[top]
