@@ -154,6 +154,14 @@ CORPUS: dict[str, tuple[tuple[str, ...], Setup | None]] = {
         ("build", "export", "{tmp}/x.sqlite", "--out", "/proc/robnas-export"),
         lambda t: _store(t),
     ),  # fmt: skip
+    "bench-plot-out-full": (
+        ("bench", "plot", "jung2023:cifar10/clean", "-o", "/dev/full", "--root", "{data}"),
+        None,
+    ),
+    "bench-plot-out-folder": (
+        ("bench", "plot", "jung2023:cifar10/clean", "-o", "{tmp}", "--root", "{data}"),
+        None,
+    ),
     # corrupt files
     "attack-random-bytes": (("attack", "{tmp}/ck.pt"), _file("ck.pt", os.urandom(256))),
     "attack-empty-file": (("attack", "{tmp}/ck.pt"), _file("ck.pt", b"")),
@@ -183,7 +191,10 @@ def test_bad_input_gives_one_line(cli, tmp_path, shared_data, monkeypatch, case)
         setup(tmp_path)
     monkeypatch.chdir(tmp_path)  # anything written by mistake lands here
     argv = [a.replace("{tmp}", str(tmp_path)).replace("{data}", str(shared_data)) for a in args]
+    beside_dev_full = {"/dev/full-journal", "/dev/full-wal", "/dev/full.png", "/dev/full.tmp"}
+    before = {p for p in beside_dev_full if os.path.exists(p)}
     code, _, err = cli(*argv)
+    assert {p for p in beside_dev_full if os.path.exists(p)} == before, f"{case} wrote beside /dev/full"
     assert code != 0, f"{case}: exit 0"
     assert "Traceback" not in err, err
     assert _one_error_line(err), f"{case}: {err!r}"

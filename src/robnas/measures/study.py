@@ -390,8 +390,6 @@ def correlation_heatmap(tau: Any, out: str | os.PathLike[str], title: str = "") 
     if title:
         ax.set_title(title, fontsize=9)
     fig.tight_layout()
-    path = Path(out)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=130)
-    plt.close(fig)
-    return path
+    from robnas.analysis.plots import save_figure
+
+    return save_figure(fig, out, dpi=130)

@@ -176,6 +176,10 @@ class ResultStore:
             raise StoreError(
                 f"results database {self.path} not found; run `robnas build CONFIG` to create it"
             )
+        if self.path.exists() and not self.path.is_dir() and not self.path.is_file():
+            raise StoreError(
+                f"{self.path} is not a regular file (a device or pipe); give a database file path"
+            )
         if self.path.is_dir():
             raise StoreError(
                 f"{self.path} is a folder; give a database file path such as {self.path}/build.sqlite"
