@@ -102,6 +102,7 @@ CORPUS: dict[str, tuple[tuple[str, ...], Setup | None]] = {
     "search-budget-zero": (("search", "run", "-o", "cifar10/clean", "--budget", "0"), None),
     "compare-algos-empty": (("search", "compare", "-o", "cifar10/clean", "--algos", ""), None),
     "compare-tolerance-negative": (("search", "compare", "-o", "cifar10/clean", "--tolerance", "-1"), None),
+    "search-inf-weight": (("search", "run", "-o", "inf*jung2023:cifar10/clean", "--budget", "5"), None),
     "attack-eps-out-of-range": ((*ATTACK, "--eps", "300"), None),
     "attack-n-negative": ((*ATTACK[:4], "--n", "-1"), None),
     # YAML configurations
