@@ -231,3 +231,38 @@ def test_export_never_overwrites_without_force(cli, tmp_path) -> None:
 
     for f in out.rglob("*.json"):  # strict JSON: no NaN / Infinity
         json.loads(f.read_text(), parse_constant=refuse)
+
+
+def test_read_only_wal_store_is_readable(tmp_path, monkeypatch) -> None:
+    """A store in a folder nobody may write (no ``-shm`` file can be made) still opens for
+    reading: SQLite's plain read-only open fails there, and robnas falls back to ``immutable``.
+    The failing open is simulated (as root, a read-only folder does not stop SQLite)."""
+    import sqlite3
+
+    from robnas.store import ResultStore
+    from robnas.store.db import StoreError
+
+    db = tmp_path / "x.sqlite"
+    ResultStore(db).close()
+    real = sqlite3.connect
+
+    class NoShm:
+        def __init__(self, conn) -> None:
+            self.conn = conn
+
+        def execute(self, *args):
+            raise sqlite3.OperationalError("unable to open database file")
+
+        def close(self) -> None:
+            self.conn.close()
+
+    def connect(target, *args, **kwargs):
+        conn = real(target, *args, **kwargs)
+        return NoShm(conn) if "mode=ro" in str(target) else conn
+
+    monkeypatch.setattr(sqlite3, "connect", connect)
+    with ResultStore(db, readonly=True) as store:
+        assert store.counts() == {"done": 0, "failed": 0, "results": 0}
+    (tmp_path / "x.sqlite-wal").write_bytes(b"x" * 100)  # unfinished writes: cannot be ignored
+    with pytest.raises(StoreError, match="unfinished writes"):
+        ResultStore(db, readonly=True)
