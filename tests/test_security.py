@@ -156,11 +156,11 @@ def test_markup_in_paths_and_messages_is_printed_as_text(cli, tmp_path) -> None:
 
     folder = tmp_path / "odd[/b][red]"
     uids = load_config({"kind": "synthetic", "architectures": "sample:4"}).arch_uids()
-    cfg = _synthetic_yaml(folder, synthetic={"sleep": 0.0, "fail": [uids[0]]})
-    code, out, err = cli("build", str(cfg), "-q")
+    cfg = _synthetic_yaml(folder, synthetic={"sleep": 0.0, "fail": [uids[0]]}, output="x[/b].sqlite")
+    code, out, err = cli("build", str(cfg))  # with the progress bar, whose title is the file's stem
     assert code == 1 and "Traceback" not in err
     assert "odd[/b][red]" in out.replace("\n", "")
-    code, out, err = cli("build", "status", str(folder / "b.sqlite"))
+    code, out, err = cli("build", "status", str(folder / "x[/b].sqlite"))
     assert code == 0 and "odd[/b][red]" in out.replace("\n", "") and "synthetic failure" in out
 
 

@@ -370,7 +370,7 @@ def _run(
     suspects: set[str] = set()
     isolating = False
     limit = 1 + cfg.retries
-    bar = _Progress(progress, len(todo), report.skipped, cfg.name or Path(cfg.output).stem, console)
+    bar = _Progress(progress, len(todo), report.skipped, escape(cfg.name or Path(cfg.output).stem), console)
     cancel = True
     with _interruptible(interruptible) as stop:
         try:
