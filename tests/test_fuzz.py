@@ -163,6 +163,15 @@ CORPUS: dict[str, tuple[tuple[str, ...], Setup | None]] = {
         ("bench", "plot", "jung2023:cifar10/clean", "-o", "{tmp}", "--root", "{data}"),
         None,
     ),
+    "bench-export-out-folder": (
+        ("bench", "export", "jung2023", "-m", "cifar10/clean", "-o", "{tmp}", "--root", "{data}"),
+        None,
+    ),  # fmt: skip
+    "bench-export-out-full": (
+        ("bench", "export", "jung2023", "-m", "cifar10/clean", "-o", "/dev/full", "--root", "{data}"),
+        None,
+    ),  # fmt: skip
+    "quickstart-out-not-a-directory": (("quickstart", "-n", "2", "--out", "/dev/full/q"), None),
     # corrupt files
     "attack-random-bytes": (("attack", "{tmp}/ck.pt"), _file("ck.pt", os.urandom(256))),
     "attack-empty-file": (("attack", "{tmp}/ck.pt"), _file("ck.pt", b"")),

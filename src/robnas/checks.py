@@ -14,8 +14,10 @@ takes more, but a seed both libraries accept keeps every run reproducible by eit
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 
-from robnas.errors import ConfigError
+from robnas.errors import ConfigError, DataError
 
 _CUDA = re.compile(r"^cuda(?::(\d+))?$")
 KNOWN = "auto, cpu, cuda, cuda:N or mps"
@@ -75,3 +77,14 @@ def check_network_size(C: int | None, N: int | None) -> None:
     """Channels ``--C`` in 1..4096 and cells per stage ``--N`` in 1..256."""
     check_range(C, "--C (channels)", 1, 4096)
     check_range(N, "--N (cells per stage)", 1, 256)
+
+
+@contextmanager
+def writing(path: object, what: str = "") -> Iterator[None]:
+    """Turn an ``OSError`` raised while writing ``path`` (a folder given as a file, a full disk,
+    a read-only place, a missing parent) into one :class:`DataError` line."""
+    try:
+        yield
+    except OSError as exc:
+        label = f"{what} {path}" if what else str(path)
+        raise DataError(f"cannot write {label}: {exc.strerror or exc}") from None

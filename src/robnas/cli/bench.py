@@ -175,13 +175,16 @@ def export(
     src = get_source(source, root)
     df = src.frame(metric or None, unique=not all_indices, arch_columns=True)
     path = out or Path(f"{src.name}.{fmt}")
-    if fmt == "csv":
-        df.to_csv(path)
-    else:
-        try:
-            df.to_parquet(path)
-        except ImportError:
-            raise ValueError("parquet export needs pyarrow: pip install 'robnas[parquet]'") from None
+    from robnas.checks import writing
+
+    with writing(path, "the table"):
+        if fmt == "csv":
+            df.to_csv(path)
+        else:
+            try:
+                df.to_parquet(path)
+            except ImportError:
+                raise ValueError("parquet export needs pyarrow: pip install 'robnas[parquet]'") from None
     typer.echo(f"wrote {len(df)} architectures x {df.shape[1] - 2} metrics to {path}")
 
 

@@ -157,8 +157,11 @@ def correlate(
     tau, rho, n = correlate_measures(file, targets, root)
     long = correlation_long(tau, rho, n)
     if out is not None:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        long.to_csv(out, index=False, float_format="%.4f")
+        from robnas.checks import writing
+
+        with writing(out, "the correlation table"):
+            out.parent.mkdir(parents=True, exist_ok=True)
+            long.to_csv(out, index=False, float_format="%.4f")
     if heatmap is not None:
         from robnas.measures.study import correlation_heatmap
 

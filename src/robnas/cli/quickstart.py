@@ -55,7 +55,10 @@ def quickstart(
         else tuple(m.strip() for m in measures.split(",") if m.strip())
     )
     config = quickstart_config(n, seed, dataset, root, out, epochs, channels, cells, names, device)
-    out.mkdir(parents=True, exist_ok=True)
+    from robnas.checks import writing
+
+    with writing(out, "the output folder"):
+        out.mkdir(parents=True, exist_ok=True)
     tr, mdl = config["training"], config["model"]
     console.print(
         f"[bold]robnas quickstart[/]: {n} unique NAS-Bench-201 architectures on [cyan]{dataset}[/], "
