@@ -55,6 +55,7 @@ def quickstart(
         else tuple(m.strip() for m in measures.split(",") if m.strip())
     )
     config = quickstart_config(n, seed, dataset, root, out, epochs, channels, cells, names, device)
+    protocol = _check_one_protocol(config)
     from robnas.checks import writing
 
     with writing(out, "the output folder"):
@@ -82,7 +83,7 @@ def quickstart(
             err=True,
         )
         raise typer.Exit(1)
-    summary = summarise_store(config["output"])
+    summary = summarise_store(config["output"], protocol=protocol)
     table = Table(title=f"Most robust of {len(summary.table)} architectures on {summary.dataset}")
     for col in ("rank", "index", "clean", "adv. mean", "worst@max eps", "corr. mean", "params"):
         table.add_column(col, justify="right")
@@ -117,7 +118,8 @@ def quickstart(
     console.print(
         f"most robust: index [bold]{best}[/] {summary.table.loc[best, 'arch']}\n"
         f"report: [green]{path}[/]   results store: [green]{config['output']}[/] "
-        f"(query it with `robnas bench top store --root {config['output']} -m {metric}`)"
+        f"(query it with `robnas bench top store --root {config['output']} -m {metric} "
+        f"--protocol {protocol}`)"
     )
     if report.failed or report.failed_before:
         raise typer.Exit(1)
@@ -137,3 +139,32 @@ def _show_failures(report, db: str, console: Console) -> None:
     if len(failed) > 10:
         console.print(Text(f"  ... and {len(failed) - 10} more (robnas build status {db})"))
     console.print(Text("fix the cause, then rerun the same command with --retry-failed to try them again"))
+
+
+def _check_one_protocol(config: dict) -> str:
+    """This run's protocol hash; refuses a folder whose store holds results of another protocol.
+
+    A second protocol in one folder (say ``--epochs 5`` after ``--epochs 4``) would put two
+    protocols' results in one store; the quickstart refuses before any work instead, naming the
+    difference, so that its tables are always of one protocol.
+    """
+    from robnas.errors import ConfigError
+    from robnas.runner.build import load_config
+    from robnas.store import ResultStore
+    from robnas.store.source import StoreSource
+
+    protocol = load_config(config).protocol_hash
+    db = Path(config["output"])
+    if not db.is_file():
+        return protocol
+    with ResultStore(db, readonly=True) as store:
+        others = [p for p in StoreSource(store).protocols() if p["protocol"] != protocol]
+    if others:
+        old = others[0]
+        raise ConfigError(
+            f"{db} already holds results of another protocol ({old['protocol']}: {old.get('epochs')} epochs, "
+            f"preset {old.get('preset')}, {old['results']} results); this run's settings give protocol "
+            f"{protocol}. Results of different protocols are never mixed: give another --out folder, "
+            "or repeat the earlier settings to resume"
+        )
+    return protocol
