@@ -31,7 +31,6 @@ import pandas as pd
 from robnas.benchmarks.metrics import parse_metric
 from robnas.errors import ConfigError
 from robnas.spaces.nb201 import Arch
-from robnas.utils import atomic_write
 
 BOOKKEEPING = ("train-seconds", "train-accuracy", "train-loss")
 
@@ -416,4 +415,12 @@ def write_report(
     parts += _how_made(db)
     doc = f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
     doc += f"<style>{_CSS}</style></head><body>{''.join(parts)}</body></html>"
-    return atomic_write(out, doc)
+    from robnas.checks import writing
+
+    path = Path(out)
+    tmp = path.with_name(path.name + ".tmp")
+    with writing(path, "the report"):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp.write_text(doc, encoding="utf-8")
+        tmp.replace(path)
+    return path
