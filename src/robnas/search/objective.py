@@ -50,7 +50,7 @@ def parse_objective(spec: str, default_source: str | None = None) -> list[Term]:
                     f"bad weight {w!r} in objective {spec!r}; write e.g. 0.5*cifar10/clean"
                 ) from None
             if not math.isfinite(weight):  # inf or nan would turn every value into inf/NaN
-                raise ValueError(f"weight {w!r} in objective {spec!r} must be a finite number")
+                raise ConfigError(f"weight {w!r} in objective {spec!r} must be a finite number")
         source, sep, metric = text.partition(":")
         if not sep:
             source, metric = default_source or "", text
