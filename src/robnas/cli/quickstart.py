@@ -141,7 +141,7 @@ def quickstart(
         raise typer.Exit(1)
 
 
-def _json_summary(summary, report, path: Path, store: str) -> dict:  # type: ignore[no-untyped-def]
+def _json_summary(summary, report, path: Path, store: str) -> dict:
     """The quickstart's result for ``--json``: ranking (best first), correlations, paths."""
     ranking = summary.ranking.head(10)
     return {

@@ -56,8 +56,8 @@ class TrainPreset:
         # everything else is checked here, before any job starts, with one line per problem.
         for name, (lo, hi) in _INT_RANGES.items():
             object.__setattr__(self, name, _as_int(getattr(self, name), name, lo, hi))
-        for name, (lo, hi, open_lo) in _FLOAT_RANGES.items():
-            object.__setattr__(self, name, _as_float(getattr(self, name), name, lo, hi, open_lo))
+        for name, (flo, fhi, open_lo) in _FLOAT_RANGES.items():
+            object.__setattr__(self, name, _as_float(getattr(self, name), name, flo, fhi, open_lo))
         for name in ("nesterov", "augment"):
             if not isinstance(getattr(self, name), bool):
                 raise ConfigError(f"training: {name} must be true or false, got {getattr(self, name)!r}")
