@@ -10,6 +10,8 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
+from robnas.errors import ConfigError
+
 app = typer.Typer(no_args_is_help=True, add_completion=False)
 console = Console(soft_wrap=True)
 err_console = Console(stderr=True)
@@ -17,8 +19,18 @@ err_console = Console(stderr=True)
 
 def _eps(value: float, what: str) -> float:
     if value < 0 or value > 255:
-        raise ValueError(f"{what} is in units of 1/255 (e.g. 8), got {value}")
+        raise ConfigError(f"{what} is in units of 1/255 (e.g. 8), got {value}")
     return value / 255
+
+
+def _option_value(text: str) -> object:
+    """``--option`` values: JSON (numbers, true/false, null, lists), else the plain string;
+    lists become tuples (``objectives=["acc","rob"]``)."""
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError:
+        return text
+    return tuple(value) if isinstance(value, list) else value
 
 
 @app.command("search")
@@ -37,9 +49,17 @@ def search_cmd(
         5000, "--n-train", help="Images of the training split used (halved into train/val); 0 = all."
     ),
     order: str = typer.Option(
-        "first", "--order", help="Architecture gradient: first or second (unrolled) order."
+        "auto",
+        "--order",
+        help="Architecture gradient: first, second (unrolled) or auto (the method's own: e2rnas second).",
+    ),
+    hessian: str = typer.Option(
+        "finite-difference", "--hessian", help="Second order: finite-difference (DARTS) or exact."
     ),
     gamma: float = typer.Option(None, "--gamma", help="Weight of the DSRNA robustness term."),
+    option: list[str] = typer.Option(
+        None, "--option", help="A method option KEY=VALUE, e.g. size_budget=0.05 (repeatable)."
+    ),
     eps: float = typer.Option(None, "--eps", help="Epsilon of the method's attack or bound, in 1/255 units."),
     exclude_none: bool = typer.Option(
         False, "--exclude-none", help="NB201: never derive 'none' (DARTS' rule)."
@@ -58,16 +78,21 @@ def search_cmd(
     from robnas.dnas.plots import plot_alpha_trajectories
 
     if device.startswith("cuda") and not torch.cuda.is_available():
-        raise ValueError("--device cuda was given but no CUDA device is available; use --device cpu")
+        raise ConfigError("--device cuda was given but no CUDA device is available; use --device cpu")
     options: dict = {}
     if gamma is not None:
         if method not in ("dsrna-cb", "dsrna-jacobian"):
-            raise ValueError(f"--gamma applies to dsrna-cb and dsrna-jacobian, not {method}")
+            raise ConfigError(f"--gamma applies to dsrna-cb and dsrna-jacobian, not {method}")
         options["gamma"] = gamma
     if eps is not None:
-        if method in ("darts", "dsrna-jacobian"):
-            raise ValueError(f"--eps applies to dsrna-cb, e2rnas and darts-at, not {method}")
+        if method not in ("e2rnas", "darts-at"):
+            raise ConfigError(f"--eps applies to e2rnas and darts-at, not {method}")
         options["eps"] = _eps(eps, "--eps")
+    for item in option or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"--option takes KEY=VALUE, got {item!r}")
+        options[key.strip()] = _option_value(value.strip())
     cfg = SearchConfig(
         space=space,
         method=method,
@@ -79,6 +104,7 @@ def search_cmd(
         seed=seed,
         n_train=n_train or None,
         order=order,
+        hessian=hessian,
         exclude_none=exclude_none,
         method_options=options,
         device=device,

@@ -7,6 +7,10 @@ outputs of the two previous cells to C channels, computes 4 nodes, each the sum 
 operations of the genotype, and concatenates the nodes of ``*_concat``. Omitted at this scale:
 the auxiliary head and drop-path (both training regularisers of the paper's 600-epoch runs).
 
+Cells describe their graph by :meth:`DARTSCell.node_terms` (for every intermediate node, the
+``(operation, input state, weight)`` terms summed into it), the one walk used by certified
+bounds (:mod:`robnas.measures.bounds`) for evaluation and search cells alike.
+
 :class:`DARTSMacro` is the skeleton (stem, cell stack with its channel bookkeeping, head); the
 cells come from a factory, so that the search supernet (:class:`robnas.dnas.DARTSSupernet`)
 builds its mixed-operation cells in the same skeleton.
@@ -60,6 +64,14 @@ class DARTSCell(nn.Module):
         self.inputs = [src for _, src in edges]
         self.ops = nn.ModuleList([darts_op(op, C, C, 2 if reduction and src < 2 else 1) for op, src in edges])
         self.multiplier = len(self.concat)
+
+    def node_terms(self, weights: Tensor | None = None) -> list[list[tuple[nn.Module, int, Tensor | None]]]:
+        """For nodes 2, 3, ...: the ``(operation, input state, weight)`` terms summed into the node
+        (states 0 and 1 are the preprocessed inputs; weights are ``None``: plain sums)."""
+        return [
+            [(self.ops[2 * i], self.inputs[2 * i], None), (self.ops[2 * i + 1], self.inputs[2 * i + 1], None)]
+            for i in range(len(self.ops) // 2)
+        ]
 
     def forward(self, s0: Tensor, s1: Tensor) -> Tensor:
         states = [self.preprocess0(s0), self.preprocess1(s1)]
