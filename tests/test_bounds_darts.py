@@ -162,3 +162,23 @@ def test_linear_bound_radius_is_exact_for_a_linear_model() -> None:
     gap = moved.gather(1, pred[:, None])[:, 0] - moved.gather(1, runner[:, None])[:, 0]
     assert torch.allclose(gap, torch.zeros_like(gap), atol=1e-5)  # the radius reaches the boundary
     assert torch.all(r > 0)
+
+
+def test_certified_measures_at_benchmark_size_are_finite_or_flagged() -> None:
+    """Issue: at C=16, N=5 the bounds gave nan / -4.7e24 and a radius at the bisection floor."""
+    import math
+    import warnings
+
+    from robnas.measures import compute_measures
+    from robnas.measures.bounds import BoundWarning
+    from robnas.models import build_network
+
+    g = torch.Generator().manual_seed(0)
+    x, y = torch.rand(4, 3, 32, 32, generator=g), torch.randint(0, 10, (4,), generator=g)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        values = compute_measures(["ibp", "certified_radius"], lambda: build_network(7129, C=16, N=5), x, y)
+    assert all(math.isfinite(v) for v in values.values()), values
+    assert -300 < values["certified_radius"] < 0  # log10 of a radius in pixels, below 1
+    flagged = [str(w.message) for w in caught if issubclass(w.category, BoundWarning)]
+    assert values["ibp"] > -1e6 or any("vacuous" in m for m in flagged)

@@ -3,16 +3,33 @@ step (exact and finite-difference hypergradients against autograd); the Supernet
 
 from __future__ import annotations
 
+import json
+
 import pytest
 import torch
 import torch.nn.functional as F
 from torch.func import functional_call
 
-from robnas.dnas import DARTSSupernet, NB201Supernet, SearchConfig, architecture_step, get_method
+from robnas.dnas import (
+    DARTSSupernet,
+    NB201Supernet,
+    SearchConfig,
+    architecture_step,
+    get_method,
+    search,
+)
 from robnas.dnas.methods import fgsm_rs_examples, pgd_examples
 from robnas.dnas.supernet import Supernet
 from robnas.errors import ConfigError
 from robnas.spaces.darts import Genotype
+
+
+@pytest.fixture(scope="module")
+def digits_small():
+    from robnas.data import load_dataset, train_val_split
+
+    ds = load_dataset("digits", "train").take(96, seed=0)
+    return train_val_split(ds, val_fraction=0.5, seed=0)
 
 
 def _batch(n: int = 8, c: int = 3, hw: int = 8, seed: int = 0, dtype=torch.float32):
@@ -147,3 +164,53 @@ def test_supernets_follow_the_protocol_and_derive_honours_exclude_none() -> None
     with_none, without = da.derive(exclude_none=False), da.derive(exclude_none=True)
     assert isinstance(with_none, Genotype) and all(op == "none" for op, _ in with_none.normal)
     assert all(op != "none" for op, _ in without.normal)
+
+
+@pytest.mark.parametrize("method", ["dsrna-cb", "dsrna-jacobian", "e2rnas"])
+def test_cli_searches_the_darts_space(method: str, tmp_path, cli) -> None:
+    out = tmp_path / method
+    code, stdout, err = cli(
+        "dnas", "search", "--space", "darts", "--method", method, "--dataset", "digits", "--epochs", "1", "--C", "2", "--N", "1", "--batch", "8", "--n-train", "16",
+        "--out", str(out), "--json",
+    )  # fmt: skip
+    assert code == 0, err
+    res = json.loads(stdout)
+    genotype = Genotype.from_dict(res["genotype"])
+    assert len(genotype.normal) == 8 and res["config"]["space"] == "darts"
+    hist = json.loads((out / "history.json").read_text())
+    assert hist[0]["expected_params"] > 0
+    if method == "e2rnas":
+        assert res["config"]["order"] == "second" and "w_size" in hist[0]
+
+
+def test_dsrna_cb_terms_are_balanced_at_init_and_after_warm_up(digits_small) -> None:
+    """Neither term's alpha-gradient is more than 10x the other's at the default gamma."""
+    train, val = digits_small
+    cfg = SearchConfig(
+        space="nb201", method="dsrna-cb", dataset="digits", epochs=2, C=4, N=1, batch_size=16, max_steps=3
+    )
+    run = search(cfg, None, data=(train, val))
+    for entry in run.history:  # epoch means of the recorded gradient norms and coefficients
+        assert entry["gnorm_ce"] > 0 and entry["gnorm_neg_log_radius"] > 0
+    method = get_method("dsrna-cb")
+    x, y = val.images[:16].float() / 255, val.labels[:16]
+    for model in (NB201Supernet(C=4, N=1, in_channels=1), run.model):
+        model.train()
+        objectives = method.upper_objectives(model, x, y, 0)
+        coefs, rec = method.combine(objectives, model.arch_parameters())
+        effective = coefs["neg_log_radius"] * rec["gnorm_neg_log_radius"] / (coefs["ce"] * rec["gnorm_ce"])
+        assert 0.1 <= effective <= 10
+        assert torch.isfinite(objectives["neg_log_radius"])
+
+
+def test_dsrna_jacobian_regularises_both_levels_after_warm_up() -> None:
+    torch.manual_seed(0)
+    net = NB201Supernet(C=4, N=1)
+    x, y = _batch()
+    m = get_method("dsrna-jacobian", warmup=0.5)
+    m.begin_epoch(0, 4)
+    assert set(m.upper_objectives(net, x, y, 0)) == {"ce"}
+    plain = float(m.lower_loss(net, x, y, 0).detach())
+    m.begin_epoch(2, 4)
+    assert set(m.upper_objectives(net, x, y, 0)) == {"ce", "jacobian"}
+    assert float(m.lower_loss(net, x, y, 0).detach()) > plain
