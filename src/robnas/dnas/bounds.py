@@ -53,7 +53,7 @@ def mixed_backward(m: MixedOp, weights: Tensor, A: Tensor, state: BoundState):  
     return a_in, bias
 
 
-@register_interval_rule(NB201SearchCell)
+@register_interval_rule(NB201SearchCell)  # type: ignore[arg-type]
 def _cell_interval(m: NB201SearchCell, lower: Tensor, upper: Tensor, state: BoundState):  # type: ignore[no-untyped-def]
     weights = _weights(m, state)
     nodes = [(lower, upper)]
@@ -61,13 +61,14 @@ def _cell_interval(m: NB201SearchCell, lower: Tensor, upper: Tensor, state: Boun
         lo = hi = None
         for i in m.sources(j):
             k = EDGES.index((i, j))
-            a, b = mixed_interval(m.edges[f"{i}_{j}"], weights[k], nodes[i][0], nodes[i][1], state)
+            edge: MixedOp = m.edges[f"{i}_{j}"]  # type: ignore[assignment]
+            a, b = mixed_interval(edge, weights[k], nodes[i][0], nodes[i][1], state)
             lo, hi = (a, b) if lo is None else (lo + a, hi + b)
-        nodes.append((lo, hi))
+        nodes.append((lo, hi))  # type: ignore[arg-type]
     return nodes[-1]
 
 
-@register_linear_rule(NB201SearchCell)
+@register_linear_rule(NB201SearchCell)  # type: ignore[arg-type]
 def _cell_backward(m: NB201SearchCell, A: Tensor, state: BoundState):  # type: ignore[no-untyped-def]
     weights = _weights(m, state)
     coeffs = {NUM_NODES - 1: A}
@@ -75,7 +76,8 @@ def _cell_backward(m: NB201SearchCell, A: Tensor, state: BoundState):  # type: i
     for j in range(NUM_NODES - 1, 0, -1):
         for i in m.sources(j):
             k = EDGES.index((i, j))
-            a_i, b = mixed_backward(m.edges[f"{i}_{j}"], weights[k], coeffs[j], state)
+            edge: MixedOp = m.edges[f"{i}_{j}"]  # type: ignore[assignment]
+            a_i, b = mixed_backward(edge, weights[k], coeffs[j], state)
             coeffs[i] = coeffs[i] + a_i if i in coeffs else a_i
             bias = bias + b
     return coeffs[0], bias

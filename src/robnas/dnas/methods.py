@@ -52,7 +52,7 @@ Registered methods (:func:`get_method`):
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, ClassVar, TypeVar
 
 import torch
@@ -124,7 +124,7 @@ class SearchMethod:
         return {"ce": F.cross_entropy(model(x), y)}
 
     def combine(
-        self, objectives: dict[str, Tensor], alphas: list[Tensor]
+        self, objectives: dict[str, Tensor], alphas: Sequence[Tensor]
     ) -> tuple[dict[str, float], dict[str, float]]:
         """``(coefficients, record)``: the weights of the objectives and extra values to log."""
         return dict(self.coefficients), {}

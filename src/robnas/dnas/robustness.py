@@ -31,7 +31,7 @@ def jacobian_norm(model: nn.Module, x: Tensor) -> Tensor:
     try:
         from robnas.measures.jacobian import top_logit_gradient_norm
     except ImportError:  # pragma: no cover - the measures package is part of robnas
-        top_logit_gradient_norm = None
+        top_logit_gradient_norm = None  # type: ignore[assignment]
     if (
         top_logit_gradient_norm is not None
         and "create_graph" in inspect.signature(top_logit_gradient_norm).parameters

@@ -121,7 +121,7 @@ class SearchRun:
     """The outcome of :func:`search`: the supernet, its derived architecture and the history."""
 
     config: SearchConfig
-    model: nn.Module
+    model: NB201Supernet | DARTSSupernet
     history: list[dict[str, Any]]
     out_dir: Path | None
 
@@ -154,7 +154,7 @@ def load_data(config: SearchConfig):  # type: ignore[no-untyped-def]
     return train_val_split(ds, val_fraction=0.5, seed=0)
 
 
-def build_model(config: SearchConfig, info: Any) -> nn.Module:
+def build_model(config: SearchConfig, info: Any) -> NB201Supernet | DARTSSupernet:
     torch.manual_seed(config.seed)
     return build_supernet(
         config.space,
@@ -230,7 +230,7 @@ def architecture_step(
         backup = [p.detach().clone() for p in weights]
         _virtual_step(weights, gw, xi, wd, w_opt)
     objectives = method.upper_objectives(model, xv, yv, seed)  # type: ignore[arg-type]
-    coefs, record = method.combine(objectives, alphas)
+    coefs, record = method.combine(objectives, list(alphas))
     total = sum(coefs[k] * v for k, v in objectives.items())
     assert isinstance(total, Tensor)
     record.update({f"obj_{k}": float(v.detach()) for k, v in objectives.items()})
@@ -244,8 +244,8 @@ def architecture_step(
             p.copy_(b)
     if hessian == "exact":
         low = method.lower_loss(model, xt, yt, seed)  # type: ignore[arg-type]
-        gw = torch.autograd.grad(low, weights, create_graph=True, allow_unused=True)
-        dot = sum((g * d).sum() for g, d in zip(gw, dw, strict=True) if g is not None)
+        gw2 = torch.autograd.grad(low, weights, create_graph=True, allow_unused=True)
+        dot = sum((g * d).sum() for g, d in zip(gw2, dw, strict=True) if g is not None)
         hv = _grads(dot, alphas) if isinstance(dot, Tensor) else [torch.zeros_like(a) for a in alphas]
         return [ga - xi * h for ga, h in zip(g_alpha, hv, strict=True)], record
     norm = torch.sqrt(sum((d * d).sum() for d in dw))  # type: ignore[arg-type]
@@ -372,8 +372,8 @@ def search(
             lr = config.w_lr_min + 0.5 * (config.w_lr - config.w_lr_min) * (
                 1 + math.cos(math.pi * global_step / total_steps)
             )
-            for g in w_opt.param_groups:
-                g["lr"] = lr
+            for group in w_opt.param_groups:
+                group["lr"] = lr
             seed = _step_seed(config, global_step)
             # 1. architecture step
             g_alpha, record = architecture_step(

@@ -67,7 +67,7 @@ class Supernet(Protocol):
     def derive(self, exclude_none: bool = False) -> Arch | Genotype: ...
 
 
-def _uniform(alphas: list[Tensor]) -> list[Tensor]:
+def _uniform(alphas: Sequence[Tensor]) -> list[Tensor]:
     return [torch.full_like(a, 1.0 / a.shape[-1]) for a in alphas]
 
 
@@ -147,7 +147,11 @@ class NB201SearchCell(nn.Module):
         return nodes[-1]
 
     def expected_params(self, weights: Tensor) -> Tensor:
-        return sum(self.edges[f"{i}_{j}"].expected_params(weights[k]) for k, (i, j) in enumerate(EDGES))
+        total = weights.new_zeros(())
+        for k, (i, j) in enumerate(EDGES):
+            edge: MixedOp = self.edges[f"{i}_{j}"]  # type: ignore[assignment]
+            total = total + edge.expected_params(weights[k])
+        return total
 
 
 class NB201Supernet(NB201Network):
@@ -203,7 +207,7 @@ class NB201Supernet(NB201Network):
         )
         fixed += _count(self.stem) + _count(self.lastact) + _count(self.classifier)
         cells = [m for m in self.cells if isinstance(m, NB201SearchCell)]
-        return fixed + sum(c.expected_params(w) for c in cells)
+        return fixed + sum((c.expected_params(w) for c in cells), w.new_zeros(()))
 
     def uniform_params(self) -> float:
         """Expected parameter count at uniform alpha (cached)."""
@@ -222,7 +226,7 @@ class NB201Supernet(NB201Network):
     def _compute_range(self) -> tuple[float, float]:
         lo = self.expected_params([F.one_hot(torch.zeros(len(EDGES), dtype=torch.long), len(OPS)).float()])
         cells = [m for m in self.cells if isinstance(m, NB201SearchCell)]
-        big = torch.stack([e.op_params for e in cells[0].edges.values()]).argmax(1) if cells else None
+        big = torch.stack([e.op_params for e in cells[0].edges.values()]).argmax(1) if cells else None  # type: ignore[misc]
         if big is None:
             return float(lo), float(lo)
         hi = self.expected_params([F.one_hot(big, len(OPS)).float()])
@@ -279,7 +283,7 @@ class DARTSSearchCell(nn.Module):
         for i in range(STEPS):
             node: list[tuple[nn.Module, int, Tensor | None]] = []
             for j in range(2 + i):
-                mixed = self.edges[offset + j]
+                mixed: MixedOp = self.edges[offset + j]  # type: ignore[assignment]
                 node.extend((op, j, weights[offset + j, o]) for o, op in enumerate(mixed.ops))
             terms.append(node)
             offset += 2 + i
@@ -296,7 +300,10 @@ class DARTSSearchCell(nn.Module):
 
     def expected_params(self, weights: Tensor) -> Tensor:
         fixed = _affine_count(self.preprocess0) + _affine_count(self.preprocess1)
-        return fixed + sum(e.expected_params(weights[k]) for k, e in enumerate(self.edges))
+        total = weights.new_zeros(())
+        for k, e in enumerate(self.edges):
+            total = total + e.expected_params(weights[k])  # type: ignore[operator]
+        return fixed + total
 
 
 def _affine_count(module: nn.Module) -> int:
@@ -365,7 +372,10 @@ class DARTSSupernet(DARTSMacro):
     def expected_params(self, weights: list[Tensor] | None = None) -> Tensor:
         w_normal, w_reduce = self.arch_weights() if weights is None else weights
         fixed = _count(self.stem) + _count(self.classifier)
-        return fixed + sum(c.expected_params(w_reduce if c.reduction else w_normal) for c in self.cells)
+        total = w_normal.new_zeros(())
+        for c in self.cells:
+            total = total + c.expected_params(w_reduce if c.reduction else w_normal)  # type: ignore[operator]
+        return fixed + total
 
     def uniform_params(self) -> float:
         """Expected parameter count at uniform alpha (cached)."""
@@ -384,7 +394,7 @@ class DARTSSupernet(DARTSMacro):
     def _compute_range(self) -> tuple[float, float]:
         def at(pick: Callable[[Tensor], Tensor]) -> float:
             cell = self.cells[0]
-            p = torch.stack([e.op_params for e in cell.edges])
+            p = torch.stack([e.op_params for e in cell.edges])  # type: ignore[union-attr]
             w = F.one_hot(pick(p), len(DARTS_OPS)).float()
             return float(self.expected_params([w, w]))
 

@@ -33,6 +33,7 @@ import math
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -69,8 +70,9 @@ class BoundState:
     cell_weights: dict[int, Tensor] = field(default_factory=dict)
 
 
-IntervalRule = Callable[[nn.Module, Tensor, Tensor, BoundState], tuple[Tensor, Tensor]]
-LinearRule = Callable[[nn.Module, Tensor, BoundState], tuple[Tensor, Tensor]]
+IntervalRule = Callable[..., tuple[Tensor, Tensor]]
+"""``rule(module, lower, upper, state) -> (lower, upper)`` (``module`` of the registered type)."""
+LinearRule = Callable[..., tuple[Tensor, Tensor]]
 """``rule(module, A, state) -> (A_in, bias)``: ``A`` is ``[B, S, *out_shape]``, the coefficients of a
 lower bound ``sum(A * out) + const`` on ``S`` specifications; the rule returns the coefficients
 with respect to the module's input and the constant it adds (``[B, S]``)."""
@@ -339,13 +341,13 @@ def _seq_backward(m: nn.Sequential, A: Tensor, state: BoundState) -> tuple[Tenso
 
 
 @register_interval_rule(ReLUConvBN, SepConv, DilConv)
-def _rcb_interval(m: nn.Module, lower: Tensor, upper: Tensor, state: BoundState):
+def _rcb_interval(m: Any, lower: Tensor, upper: Tensor, state: BoundState):
     """Modules whose forward pass is their ``op`` (a Sequential)."""
     return interval_forward(m.op, lower, upper, state)
 
 
 @register_linear_rule(ReLUConvBN, SepConv, DilConv)
-def _rcb_backward(m: nn.Module, A: Tensor, state: BoundState) -> tuple[Tensor, Tensor]:
+def _rcb_backward(m: Any, A: Tensor, state: BoundState) -> tuple[Tensor, Tensor]:
     return linear_backward(m.op, A, state)
 
 
@@ -392,8 +394,8 @@ def _fr_interval(m: FactorizedReduce, lower: Tensor, upper: Tensor, state: Bound
         shifted = F.pad(rad, (0, 1, 0, 1))[:, :, 1:, 1:]
         r = torch.cat(
             [
-                F.conv2d(rad, m.convs[0].weight.abs(), stride=2),
-                F.conv2d(shifted, m.convs[1].weight.abs(), stride=2),
+                F.conv2d(rad, m.convs[0].weight.abs(), stride=2),  # type: ignore[operator]
+                F.conv2d(shifted, m.convs[1].weight.abs(), stride=2),  # type: ignore[operator]
             ],
             dim=1,
         )
@@ -488,7 +490,7 @@ def _cell_backward(m: NB201Cell, A: Tensor, state: BoundState) -> tuple[Tensor, 
 # ---------------------------------------------------------------- DARTS space
 
 
-def _darts_cell_interval(cell: nn.Module, in0, in1, state: BoundState):  # type: ignore[no-untyped-def]
+def _darts_cell_interval(cell: Any, in0, in1, state: BoundState):  # type: ignore[no-untyped-def]
     """Interval through a two-input DARTS cell described by ``node_terms`` (evaluation or search
     cell; a search cell's weights come from ``state.cell_weights``, all non-negative)."""
     s0 = interval_forward(cell.preprocess0, in0[0], in0[1], state)
@@ -509,7 +511,7 @@ def _darts_cell_interval(cell: nn.Module, in0, in1, state: BoundState):  # type:
     return torch.cat([states[i][0] for i in concat], 1), torch.cat([states[i][1] for i in concat], 1)
 
 
-def _darts_cell_backward(cell: nn.Module, A: Tensor, state: BoundState):  # type: ignore[no-untyped-def]
+def _darts_cell_backward(cell: Any, A: Tensor, state: BoundState):  # type: ignore[no-untyped-def]
     """``(A_s0, A_s1, bias)``: the cell's output coefficients passed back to its two inputs."""
     concat = list(cell.concat)
     chunks = A.chunk(len(concat), dim=2)
@@ -526,7 +528,7 @@ def _darts_cell_backward(cell: nn.Module, A: Tensor, state: BoundState):  # type
             a_i, b = linear_backward(op, a_j, state)
             coeffs[src] = coeffs[src] + a_i if src in coeffs else a_i
             bias = bias + b
-    out = []
+    out: list[Tensor | None] = []
     for k, pre in ((0, cell.preprocess0), (1, cell.preprocess1)):
         if k in coeffs:
             a_k, b = linear_backward(pre, coeffs[k], state)

@@ -118,7 +118,7 @@ class DARTSMacro(nn.Module):
             cell = cell_factory(c_pp, c_p, c_curr, reduction, reduction_prev)
             self.cells.append(cell)
             reduction_prev = reduction
-            c_pp, c_p = c_p, cell.multiplier * c_curr
+            c_pp, c_p = c_p, int(cell.multiplier) * c_curr  # type: ignore[arg-type]
         self.global_pooling = nn.AdaptiveAvgPool2d(1)
         self.classifier = nn.Linear(c_p, num_classes)
 
