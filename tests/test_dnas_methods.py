@@ -214,3 +214,32 @@ def test_dsrna_jacobian_regularises_both_levels_after_warm_up() -> None:
     m.begin_epoch(2, 4)
     assert set(m.upper_objectives(net, x, y, 0)) == {"ce", "jacobian"}
     assert float(m.lower_loss(net, x, y, 0).detach()) > plain
+
+
+def test_eval_protocol_retrains_adversarially_with_drop_path_and_certifies() -> None:
+    from robnas.dnas.evaluate import evaluate_genotype
+    from robnas.models.darts import DARTSNetwork
+
+    g = Genotype.parse(
+        "Genotype(normal=[('sep_conv_3x3', 0), ('skip_connect', 1), ('max_pool_3x3', 0), ('dil_conv_3x3', 2), "
+        "('avg_pool_3x3', 1), ('sep_conv_5x5', 3), ('dil_conv_5x5', 2), ('skip_connect', 4)], "
+        "normal_concat=[2, 3, 4, 5], reduce=[('max_pool_3x3', 0), ('skip_connect', 1), ('sep_conv_3x3', 0), "
+        "('avg_pool_3x3', 2), ('dil_conv_3x3', 1), ('max_pool_3x3', 3), ('skip_connect', 4), ('sep_conv_5x5', 0)], "
+        "reduce_concat=[2, 3, 4, 5])"
+    )
+    res = evaluate_genotype(
+        g, dataset="digits", C=2, layers=3, epochs=1, n_train=64, n_test=32, adversarial=True,
+        drop_path=0.2, progress=False,
+    )  # fmt: skip
+    assert res["settings"]["adversarial"] and res["settings"]["preset"]
+    assert -300 < res["certified_log10_radius"] < 0
+    assert "robustness" in res
+    net = DARTSNetwork(g, C=2, layers=3, in_channels=1)
+    net.set_drop_path(0.5)
+    net.train()
+    x = torch.rand(16, 1, 8, 8)
+    assert not torch.equal(net(x), net(x))  # stochastic in training
+    net.eval()
+    assert torch.equal(net(x), net(x))
+    with pytest.raises(ValueError, match="drop-path"):
+        net.set_drop_path(1.0)

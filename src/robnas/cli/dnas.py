@@ -154,6 +154,12 @@ def eval_cmd(
     layers: int = typer.Option(5, "--layers", help="DARTS genotypes: cells."),
     n_train: int = typer.Option(2000, "--n-train", help="DARTS genotypes: training images."),
     n_test: int = typer.Option(500, "--n-test", help="DARTS genotypes: test images attacked."),
+    adversarial: bool = typer.Option(False, "--adv", help="DARTS genotypes: PGD-7 adversarial training."),
+    attacks: str = typer.Option(
+        "pgd", "--attacks", help="DARTS genotypes: attacks at --eps, comma-separated (pgd = PGD-20)."
+    ),
+    eps: float = typer.Option(8.0, "--eps", help="DARTS genotypes: epsilon in 1/255 units."),
+    drop_path: float = typer.Option(0.0, "--drop-path", help="DARTS genotypes: drop-path probability."),
     seed: int = typer.Option(0, "--seed"),
     device: str = typer.Option("cpu", "--device"),
     root: str = typer.Option(None, "--root", help="Data root (datasets and benchmark files)."),
@@ -173,6 +179,10 @@ def eval_cmd(
             epochs=epochs,
             n_train=n_train,
             n_test=n_test,
+            eps=_eps(eps, "--eps"),
+            adversarial=adversarial,
+            attacks=tuple(a.strip() for a in attacks.split(",") if a.strip()),
+            drop_path=drop_path,
             seed=seed,
             device=device,
             root=root,
@@ -182,7 +192,14 @@ def eval_cmd(
             console.print_json(json.dumps(res))
             return
         m = res["robustness"].get("metrics", {})
-        console.print(f"{found}\nparams {res['params']}; " + ", ".join(f"{k} {v:.3f}" for k, v in m.items()))
+        extra = (
+            f"; certified log10 radius {res['certified_log10_radius']:.2f}"
+            if "certified_log10_radius" in res
+            else ""
+        )
+        console.print(
+            f"{found}\nparams {res['params']}; " + ", ".join(f"{k} {v:.3f}" for k, v in m.items()) + extra
+        )
         return
     res = lookup_nb201(found, root)
     if as_json:
