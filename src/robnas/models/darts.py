@@ -179,4 +179,4 @@ class DARTSNetwork(DARTSMacro):
         if not 0.0 <= prob < 1.0:
             raise ValueError(f"drop-path probability must be in [0, 1), got {prob}")
         for cell in self.cells:
-            cell.drop_prob = float(prob)
+            cell.drop_prob = float(prob)  # type: ignore[assignment]
