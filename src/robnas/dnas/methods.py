@@ -32,18 +32,32 @@ Registered methods (:func:`get_method`):
   ``JacobiNormReg``), per sample and averaged over the batch. *Chosen*: the fraction rather than
   10 epochs, so short runs keep the same shape.
 * ``e2rnas`` (Yue, Lin, Huang and Zhang, "Effective, efficient and robust neural architecture
-  search", 2020): three upper objectives, accuracy (validation CE), robustness (CE on PGD
-  examples of the validation batch) and size (expected parameter count against a target),
-  combined with MGDA's min-norm weights of their alpha-gradients (Désidéri 2012; Sener and
-  Koltun 2018; :mod:`robnas.dnas.mgda`). *Chosen where the paper is vague*: the size term is
-  ``((E[params] - T) / (P_max - P_min))^2`` with ``T = P_min + size_target (P_max - P_min)``
-  (``size_target = 0.5``), ``E[params]`` summing ``softmax(alpha)``-weighted parameter counts of
-  the operations; PGD with ``eps = 8/255``, 3 steps of ``eps/2`` (paper scale: more steps);
-  gradients normalised to unit L2 norm before the min-norm problem (``normalise="l2"``, one of
-  Sener and Koltun's options): the size term is in other units than the losses, and without
-  normalisation its tiny gradient takes nearly all the weight and the step vanishes (seen in
-  trial runs); ``normalise="none"`` is plain MGDA;
-  the weights are computed on the first-order alpha-gradients, also in second-order runs.
+  search", 2020; the authors' code, yuezhixiong/NAS-Benchmark ``DARTS/architect.py``): upper
+  objectives accuracy (validation CE), robustness (CE on adversarial examples of the validation
+  batch) and size, combined with MGDA's min-norm weights of their alpha-gradients (Désidéri 2012;
+  Sener and Koltun 2018; :mod:`robnas.dnas.mgda`), second order by default (their ``--unrolled``
+  runs; :class:`~robnas.dnas.search.SearchConfig` ``order="auto"``), with momentum in the virtual
+  step. As their code:
+
+  - *size*: ``|E[params] - T| / T`` (their ``constrain='abs'``), ``E[params]`` summing
+    ``softmax(alpha)``-weighted parameter counts of the operations, with an absolute budget ``T``:
+    ``size_budget`` millions of parameters, or by default ``size_fraction = 0.7`` of the expected
+    size at uniform alpha (their released budget, 4 in their 1e5 units, is 0.68 of their
+    uniform-alpha 5.9), so the default *shrinks* the network;
+  - *robustness*: FGSM with a uniform random start at ``eps = 2/255`` (their ``--epsilon 2``),
+    step ``1.25 eps`` along the sign of the clean loss's input gradient (their architect reuses
+    the accuracy loss's gradient), crafted on the network in the mode of the loss (train mode);
+    ``attack="pgd"`` runs ``steps`` PGD steps instead;
+  - optional ``"ood"`` objective of their released configurations: ``10 KL(uniform || p(x_ood))``
+    on uniform-noise images (*chosen*: noise, their configurations read another data set). Their
+    FLOPs objective is not built.
+
+  *Where this differs, and why*: gradients are normalised to unit L2 norm before the min-norm
+  problem (their ``gnl2``) and the step is ``sum_i w_i g_i / ||g_i||``, the min-norm point of the
+  normalised hull, a common descent direction; their code applies the weights to the *raw*
+  losses (``sum_i w_i L_i``), so its step is not the point the weights were solved for and its
+  size term, in other units, can dominate or vanish. ``normalise="none"`` is plain MGDA. The
+  weights are computed on the alpha-gradients at the virtual weights (as theirs).
 * ``darts-at``: DARTS with PGD adversarial training of the weights (lower level = CE on PGD
   examples, via :class:`robnas.training.PGDAT`), clean validation CE in the upper level.
   *Chosen*: PGD-3, ``eps = 8/255``, step ``eps/2`` at CPU scale.
@@ -162,8 +176,7 @@ class DSRNACertified(SearchMethod):
 
 @register_method("dsrna-jacobian")
 class DSRNAJacobian(SearchMethod):
-    """Hosseini et al. (2021): CE plus gamma times the squared Frobenius norm of the input Jacobian,
-    in both levels after a warm-up."""
+    """Hosseini et al. (2021): CE plus gamma ||J||_F^2 of the input Jacobian, both levels, after warm-up."""
 
     defaults: ClassVar[dict[str, Any]] = {"gamma": 0.01, "gamma_lower": 1e-4, "warmup": 0.2, "projections": 1}
 
