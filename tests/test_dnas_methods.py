@@ -243,3 +243,21 @@ def test_eval_protocol_retrains_adversarially_with_drop_path_and_certifies() -> 
     assert torch.equal(net(x), net(x))
     with pytest.raises(ValueError, match="drop-path"):
         net.set_drop_path(1.0)
+
+
+@pytest.mark.parametrize("space", ["nb201", "darts"])
+def test_e2rnas_flops_objective_is_expected_macs(space: str) -> None:
+    torch.manual_seed(0)
+    net = NB201Supernet(C=4, N=1) if space == "nb201" else DARTSSupernet(C=2, N=1)
+    x, y = _batch(n=4)
+    out = get_method("e2rnas", objectives=("acc", "flops")).upper_objectives(net, x, y, 0)
+    assert float(out["flops"].detach()) == pytest.approx(1.0, rel=1e-2)  # alpha ~ uniform at init
+    conv = next(m for m in net.modules() if hasattr(m, "op_macs"))
+    names = list(conv.names)
+    assert conv.op_macs[names.index("none")] == 0 and conv.op_macs.max() > 0
+    grads = torch.autograd.grad(out["flops"], net.arch_parameters())
+    before = float(net.expected_macs().detach())
+    with torch.no_grad():
+        for a, g in zip(net.arch_parameters(), grads, strict=True):
+            a.sub_(0.5 * g / g.norm())
+    assert float(net.expected_macs().detach()) < before

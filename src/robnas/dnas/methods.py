@@ -48,9 +48,10 @@ Registered methods (:func:`get_method`):
     step ``1.25 eps`` along the sign of the clean loss's input gradient (their architect reuses
     the accuracy loss's gradient), crafted on the network in the mode of the loss (train mode);
     ``attack="pgd"`` runs ``steps`` PGD steps instead;
-  - optional ``"ood"`` objective of their released configurations: ``10 KL(uniform || p(x_ood))``
-    on uniform-noise images (*chosen*: noise, their configurations read another data set). Their
-    FLOPs objective is not built.
+  - optional objectives of their released configurations: ``"ood"``, ``10 KL(uniform ||
+    p(x_ood))`` on uniform-noise images (*chosen*: noise, their configurations read another data
+    set), and ``"flops"``, the expected multiply-accumulates of the cells' convolutions relative to
+    uniform alpha (measured by hooks at the first forward pass instead of their closed-form table).
 
   *Where this differs, and why*: gradients are normalised to unit L2 norm before the min-norm
   problem (their ``gnl2``) and the step is ``sum_i w_i g_i / ||g_i||``, the min-norm point of the
@@ -211,7 +212,7 @@ def _pgd_ce(options: dict[str, Any], model: nn.Module, x: Tensor, y: Tensor, see
     return objective(model, x, y, seed).loss
 
 
-E2RNAS_OBJECTIVES = ("acc", "rob", "size", "ood")
+E2RNAS_OBJECTIVES = ("acc", "rob", "size", "ood", "flops")
 
 
 @register_method("e2rnas")
@@ -259,7 +260,19 @@ class E2RNAS(SearchMethod):
             out["size"] = self.size_loss(model)
         if "ood" in chosen:
             out["ood"] = ood_loss(model, x, seed)
+        if "flops" in chosen:
+            if not out:
+                model(x)  # operation costs are measured on the first forward pass
+            out["flops"] = self.flops_loss(model)
         return out
+
+    def flops_loss(self, model: nn.Module) -> Tensor:
+        """Expected multiply-accumulates of the cells relative to uniform alpha (their ``flp``
+        objective, minimised without a budget; their units are 1e8 FLOPs)."""
+        uniform = [torch.full_like(a, 1.0 / a.shape[-1]) for a in model.arch_parameters()]  # type: ignore[operator]
+        with torch.no_grad():
+            ref = model.expected_macs(uniform)  # type: ignore[operator]
+        return model.expected_macs() / ref.clamp_min(1.0)  # type: ignore[operator]
 
     def robust_loss(self, model: nn.Module, x: Tensor, y: Tensor, seed: int, clean_loss: Tensor) -> Tensor:
         """CE on adversarial examples crafted on the network *in its current mode* (train mode in

@@ -22,7 +22,7 @@ DARTS. The alphas start at ``1e-3 * N(0, 1)`` (DARTS).
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 import torch
 import torch.nn.functional as F
@@ -101,12 +101,42 @@ class MixedOp(nn.Module):
         )
         counts = [_count(factories[n](C_in, C_out, stride, True, True)) for n in self.names]
         self.register_buffer("op_params", torch.tensor(counts, dtype=torch.float32), persistent=False)
+        self.op_macs: Tensor | None = None  # multiply-accumulates per image, known after a forward
+
+    def _counting_hooks(self) -> tuple[list[Any], list[list[int]]]:
+        """Hooks counting each operation's convolution multiply-accumulates per image during one
+        forward pass (shapes only: the pass itself is unchanged)."""
+        handles: list[Any] = []
+        totals: list[list[int]] = []
+        for op in self.ops:
+            total = [0]
+            totals.append(total)
+
+            def hook(m: nn.Module, inp: tuple[Tensor, ...], out: Tensor, total: list[int] = total) -> None:
+                assert isinstance(m, nn.Conv2d)
+                k = m.kernel_size[0] * m.kernel_size[1]
+                total[0] += out[0].numel() * (m.in_channels // m.groups) * k
+
+            handles += [m.register_forward_hook(hook) for m in op.modules() if isinstance(m, nn.Conv2d)]
+        return handles, totals
+
+    def expected_macs(self, weights: Tensor) -> Tensor:
+        if self.op_macs is None:
+            raise ConfigError("operation costs are known after a forward pass of the supernet")
+        return (weights * self.op_macs.to(weights.dtype)).sum()
 
     def forward(self, x: Tensor, weights: Tensor) -> Tensor:
-        out = None
-        for w, op in zip(weights, self.ops, strict=True):
-            y = w * op(x)
-            out = y if out is None else out + y
+        handles, totals = self._counting_hooks() if self.op_macs is None else ([], [])
+        try:
+            out = None
+            for w, op in zip(weights, self.ops, strict=True):
+                y = w * op(x)
+                out = y if out is None else out + y
+        finally:
+            for h in handles:
+                h.remove()
+        if totals:
+            self.op_macs = torch.tensor([float(t[0]) for t in totals], device=x.device)
         assert out is not None
         return out
 
@@ -208,6 +238,19 @@ class NB201Supernet(NB201Network):
         fixed += _count(self.stem) + _count(self.lastact) + _count(self.classifier)
         cells = [m for m in self.cells if isinstance(m, NB201SearchCell)]
         return fixed + sum((c.expected_params(w) for c in cells), w.new_zeros(()))
+
+    def expected_macs(self, weights: list[Tensor] | None = None) -> Tensor:
+        """Expected multiply-accumulates per image of the cells' operations under ``weights``
+        (default ``softmax(alpha)``), differentiable in alpha (after one forward pass)."""
+        ws = self.arch_weights() if weights is None else weights
+        total = ws[0].new_zeros(())
+        for m in self.modules():
+            if isinstance(m, NB201SearchCell | DARTSSearchCell):
+                w = ws[1] if isinstance(m, DARTSSearchCell) and m.reduction else ws[0]
+                edges = m.edges.values() if isinstance(m.edges, nn.ModuleDict) else m.edges
+                for k, e in enumerate(edges):
+                    total = total + e.expected_macs(w[k])  # type: ignore[operator]
+        return total
 
     def uniform_params(self) -> float:
         """Expected parameter count at uniform alpha (cached)."""
@@ -376,6 +419,19 @@ class DARTSSupernet(DARTSMacro):
         for c in self.cells:
             total = total + c.expected_params(w_reduce if c.reduction else w_normal)  # type: ignore[operator]
         return fixed + total
+
+    def expected_macs(self, weights: list[Tensor] | None = None) -> Tensor:
+        """Expected multiply-accumulates per image of the cells' operations under ``weights``
+        (default ``softmax(alpha)``), differentiable in alpha (after one forward pass)."""
+        ws = self.arch_weights() if weights is None else weights
+        total = ws[0].new_zeros(())
+        for m in self.modules():
+            if isinstance(m, NB201SearchCell | DARTSSearchCell):
+                w = ws[1] if isinstance(m, DARTSSearchCell) and m.reduction else ws[0]
+                edges = m.edges.values() if isinstance(m.edges, nn.ModuleDict) else m.edges
+                for k, e in enumerate(edges):
+                    total = total + e.expected_macs(w[k])  # type: ignore[operator]
+        return total
 
     def uniform_params(self) -> float:
         """Expected parameter count at uniform alpha (cached)."""
