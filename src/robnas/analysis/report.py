@@ -21,6 +21,7 @@ import base64
 import html
 import io
 import os
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -217,6 +218,12 @@ def _plots(summary: BuildSummary) -> dict[str, str]:
             by_attack.setdefault(m.name, []).append((m.epsilon or 0.0, c))
         for name, pts in by_attack.items():
             pts.sort()
+            if len(pts) == 1:  # one epsilon: a point with its min-max range, not a line from 0
+                e, c = pts[0]
+                mean = float(t[c].mean())
+                yerr = [[mean - float(t[c].min())], [float(t[c].max()) - mean]]
+                ax.errorbar([e], [mean], yerr=yerr, fmt="D", capsize=4, label=f"{name} (one epsilon)")
+                continue
             eps = [0.0] + [e for e, _ in pts]
             curve = t[["clean"] + [c for _, c in pts]]
             ax.plot(eps, curve.mean(), marker="o", label=name)
@@ -255,13 +262,18 @@ def _plots(summary: BuildSummary) -> dict[str, str]:
 
 
 # ---------------------------------------------------------------------- HTML
+# Tables sit in a box that scrolls sideways (a build with many metrics has dozens of columns;
+# they never widen the page), headers wrap, architecture strings do not; plots take the full width.
 _CSS = """
 body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;max-width:1100px;margin:2em auto;
 color:#222;padding:0 1em}h1{font-size:1.6em}h2{font-size:1.2em;margin-top:2em;border-bottom:1px solid #ddd}
-table{border-collapse:collapse;font-size:.85em}td,th{padding:3px 8px;border-bottom:1px solid #eee;
-text-align:right}th{background:#f6f6f6}td.l,th.l{text-align:left;font-family:monospace;font-size:.95em}
-.grid{display:flex;flex-wrap:wrap;gap:1em}.grid figure{margin:0}figcaption{font-size:.8em;color:#555;
-max-width:560px}.note{color:#555;font-size:.9em}.best{background:#fff4e5}
+.scroll{overflow-x:auto;max-width:100%}
+table{border-collapse:collapse;font-size:.8em}td,th{padding:3px 6px;border-bottom:1px solid #eee;
+text-align:right;white-space:nowrap}th{background:#f6f6f6;white-space:normal;vertical-align:bottom}
+td.l,th.l{text-align:left;font-family:monospace;font-size:.95em}
+.plots figure{margin:1em 0}.plots img{width:100%;height:auto}figcaption{font-size:.85em;color:#555}
+.note{color:#555;font-size:.9em}.warn{background:#fff4e5;border-left:4px solid #e69500;padding:.5em 1em}
+.best{background:#fff4e5}dl.env dt{font-weight:bold;margin-top:.4em}dl.env dd{margin-left:1.5em}
 """
 
 
@@ -279,7 +291,64 @@ def _table_html(df: pd.DataFrame, left: tuple[str, ...] = ("arch",), highlight: 
             cells.append(f'<td class="{"l" if c in left else ""}">{html.escape(text)}</td>')
         cls = ' class="best"' if highlight is not None and idx == highlight else ""
         rows.append(f"<tr{cls}>{''.join(cells)}</tr>")
-    return f"<table><tr>{head}</tr>{''.join(rows)}</table>"
+    return f'<div class="scroll"><table><tr>{head}</tr>{"".join(rows)}</table></div>'
+
+
+def tau_noise_band(n: int, z: float = 1.96) -> float:
+    """Half-width of the 95% band of Kendall's tau between independent rankings of ``n`` items.
+
+    Under independence tau is approximately normal with variance 2(2n+5) / (9n(n-1)) (Kendall,
+    1938); |tau| below ``z`` standard deviations is within noise.
+    """
+    if n < 3:
+        return float("nan")
+    return z * float(np.sqrt(2 * (2 * n + 5) / (9 * n * (n - 1))))
+
+
+SMALL_N = 50
+"""Below this many architectures the report warns that its correlations are noisy."""
+
+
+def _small_n_warning(n: int) -> str:
+    band = tau_noise_band(n)
+    text = (
+        f"With n = {n} architectures, |tau| below {band:.2f} is within noise (95% band of Kendall's "
+        "tau between independent rankings)"
+    )
+    if n < SMALL_N:
+        return f'<p class="warn">{text}: too few architectures to rank the measures reliably.</p>'
+    return f'<p class="note">{text}.</p>'
+
+
+def _how_made(db: str | os.PathLike[str]) -> list[str]:
+    """ "How this report was made": protocol(s), the environments of the rows and of the report."""
+    import json
+
+    from robnas.environment import environment, format_environment
+    from robnas.store import ResultStore
+
+    store = ResultStore(db, readonly=True)
+    parts = ['<h2 id="how">How this report was made</h2>', '<dl class="env">']
+    for chash, body in store.configs().items():
+        text = json.dumps(body, sort_keys=True, indent=1)
+        parts.append(f"<dt>protocol {html.escape(str(chash))}</dt><dd><pre>{html.escape(text)}</pre></dd>")
+    rows = store.execute(
+        "SELECT environment, device, count(*), min(started), max(finished) FROM results "
+        "GROUP BY environment, device"
+    )
+    for env_text, device, count, first, last in rows:
+        env = json.loads(env_text) if env_text else None
+        when = f"{_when(first)} to {_when(last)}"
+        what = format_environment(env) if env else "not recorded (rows written before robnas recorded it)"
+        parts.append(
+            f"<dt>{count} result rows on {html.escape(str(device))}, {when}</dt><dd>{html.escape(what)}</dd>"
+        )
+    parts.append(f"<dt>this report</dt><dd>{html.escape(format_environment(environment()))}</dd></dl>")
+    return parts
+
+
+def _when(t: float | None) -> str:
+    return "?" if t is None else time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(t))
 
 
 def write_report(
@@ -313,7 +382,8 @@ def write_report(
         f'<p class="note">store <code>{html.escape(str(db))}</code> &middot; dataset <b>{s.dataset}</b>'
         f" &middot; protocol <code>{s.protocol}</code> ({html.escape(s.regime)} training)"
         f" &middot; {len(t)} architectures &middot; {s.seeds} seed(s) per architecture"
-        f" &middot; robnas {__version__}</p>",
+        f" &middot; written by robnas {__version__} on {_when(time.time())}"
+        ' (<a href="#how">how this report was made</a>: protocol, versions, CPU)</p>',
         notes,
         "<h2>Most robust architecture</h2>",
         f"<p>Index <b>{best}</b>: <code>{html.escape(Arch.from_index(best).string)}</code></p>",
@@ -322,7 +392,7 @@ def write_report(
         "in the build). <i>worst-case</i>: the minimum over attacks at the largest epsilon, per "
         "architecture. <i>corruption-mean</i>: mean over every corruption and severity.</p>",
         _table_html(ranking, left=("arch",), highlight=best),
-        '<h2>Plots</h2><div class="grid">',
+        '<h2>Plots</h2><div class="plots">',
     ]
     captions = {
         "clean_vs_robust": "Clean vs. worst-case accuracy; colour: parameters; circled: the most robust.",
@@ -342,9 +412,11 @@ def write_report(
             "<h2>How well do the measures rank the architectures?</h2>",
             '<p class="note">Rank correlation over the architectures of this build; a measure that '
             "predicts robustness has |tau| near 1 (its sign says which direction is better).</p>",
+            _small_n_warning(len(t)),
             _table_html(corr, left=("measure", "target")),
         ]
     parts += ["<h2>All accuracies</h2>", _table_html(full, left=("arch",), highlight=best)]
+    parts += _how_made(db)
     doc = f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
     doc += f"<style>{_CSS}</style></head><body>{''.join(parts)}</body></html>"
     path = Path(out)

@@ -216,7 +216,10 @@ class Attack:
         self.device = torch.device(device) if device is not None else None
 
     def __repr__(self) -> str:
-        return f"{type(self).__name__}(eps={self.eps:.5g}, norm={self.norm})"
+        from robnas.units import format_epsilon
+
+        eps = format_epsilon(self.eps, pixels=True, unit=True) if self.norm == "Linf" else f"{self.eps:.5g}"
+        return f"{type(self).__name__}(eps={eps}, norm={self.norm})"
 
     def config(self) -> dict[str, Any]:
         """The attack's settings, for provenance."""

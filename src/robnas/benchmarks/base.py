@@ -223,6 +223,11 @@ class BenchmarkSource(ABC):
     def convert(self) -> tuple[list[Metric], np.ndarray, np.ndarray]:
         """Read the released files: ``(metrics, matrix [n, 15625] float32, uids [15625])``."""
 
+    def __repr__(self) -> str:
+        """``<jung2023: standard training, files found in /data/robustness-dataset>`` (reads no file)."""
+        where = "files found" if all(p.is_file() for p in self.required_files()) else "files missing"
+        return f"<{self.name}: {self.info.regime} training, {where} in {self.folder}>"
+
     def convert_seeds(self) -> tuple[str, ...]:
         """Seed label of every row of the last :meth:`convert` (default: all :data:`MEAN`).
 

@@ -7,12 +7,13 @@ from pathlib import Path
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-from rich.table import Table
+from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeRemainingColumn
 
+from robnas.cli._output import auto_device, device_option, echo_json, json_option, plain_option, table
 from robnas.errors import ConfigError
+from robnas.progress import make_progress
 
-app = typer.Typer(no_args_is_help=True, add_completion=False)
+app = typer.Typer(no_args_is_help=True, add_completion=False, rich_markup_mode=None)
 console = Console(soft_wrap=True)
 err_console = Console(stderr=True)
 
@@ -67,7 +68,7 @@ def search_cmd(
     out: str = typer.Option(
         None, "--out", help="Run directory (checkpoints, history, result); resumes if present."
     ),
-    device: str = typer.Option("cpu", "--device", help="cpu or cuda."),
+    device: str = device_option(),
     root: str = typer.Option(None, "--root", help="Data root."),
     as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
 ) -> None:
@@ -77,6 +78,7 @@ def search_cmd(
     from robnas.dnas import SearchConfig, search
     from robnas.dnas.plots import plot_alpha_trajectories
 
+    device = auto_device(device)
     if device.startswith("cuda") and not torch.cuda.is_available():
         raise ConfigError("--device cuda was given but no CUDA device is available; use --device cpu")
     options: dict = {}
@@ -111,7 +113,7 @@ def search_cmd(
         root=root,
     )
     out_dir = Path(out) if out else Path("runs") / f"dnas-{space}-{method}-s{seed}"
-    with Progress(
+    with make_progress(
         TextColumn("[bold]{task.description}"),
         BarColumn(),
         MofNCompleteColumn(),
@@ -134,7 +136,7 @@ def search_cmd(
     plot = plot_alpha_trajectories(run.history, out_dir / "alphas.png", f"{method} on {space}, seed {seed}")
     result = json.loads((out_dir / "result.json").read_text())
     if as_json:
-        console.print_json(json.dumps(result))
+        echo_json(result)
         return
     console.print(f"found: {result['arch']}")
     if "index" in result:
@@ -161,9 +163,10 @@ def eval_cmd(
     eps: float = typer.Option(8.0, "--eps", help="DARTS genotypes: epsilon in 1/255 units."),
     drop_path: float = typer.Option(0.0, "--drop-path", help="DARTS genotypes: drop-path probability."),
     seed: int = typer.Option(0, "--seed"),
-    device: str = typer.Option("cpu", "--device"),
+    device: str = device_option(),
     root: str = typer.Option(None, "--root", help="Data root (datasets and benchmark files)."),
-    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+    as_json: bool = json_option(),
+    plain: bool = plain_option(),
 ) -> None:
     """NB201 cells: benchmark values (jung2023, nasrobbench201, natsbench); genotypes: train and attack."""
     from robnas.dnas.evaluate import evaluate_genotype, lookup_nb201, parse_found
@@ -184,12 +187,12 @@ def eval_cmd(
             attacks=tuple(a.strip() for a in attacks.split(",") if a.strip()),
             drop_path=drop_path,
             seed=seed,
-            device=device,
+            device=auto_device(device),
             root=root,
             out_dir=out_dir,
         )
         if as_json:
-            console.print_json(json.dumps(res))
+            echo_json(res)
             return
         m = res["robustness"].get("metrics", {})
         extra = (
@@ -203,26 +206,24 @@ def eval_cmd(
         return
     res = lookup_nb201(found, root)
     if as_json:
-        console.print_json(json.dumps(res))
+        echo_json(res)
         return
-    table = Table(title=f"{res['arch']} (index {res['index']}, uid {res['uid']})")
-    table.add_column("source")
-    table.add_column("metric")
-    table.add_column("value", justify="right")
+    rows = []
     for src in ("jung2023", "nasrobbench201", "natsbench"):
         vals = res[src]
         if "error" in vals:
-            table.add_row(src, "unavailable", vals["error"])
+            rows.append((src, "unavailable", vals["error"]))
             continue
-        for k, v in vals.items():
-            table.add_row(src, k, f"{v:.4f}")
-    console.print(table)
+        rows.extend((src, k, f"{v:.4f}") for k, v in vals.items())
+    title = f"{res['arch']} (index {res['index']}, uid {res['uid']})"
+    table(("source", "metric", "value"), rows, title=title, plain=plain, justify={"value": "right"})
 
 
 @app.command("plot")
 def plot_cmd(
     run_dir: str = typer.Argument(..., help="A search run directory."),
     out: str = typer.Option(None, "--out", help="Image file (default RUN_DIR/alphas.png)."),
+    as_json: bool = json_option(),
 ) -> None:
     """Plot softmax(alpha) per edge over the epochs of a run."""
     from robnas.dnas.plots import load_history, plot_alpha_trajectories
@@ -230,18 +231,36 @@ def plot_cmd(
     path = plot_alpha_trajectories(
         load_history(run_dir), out or Path(run_dir) / "alphas.png", Path(run_dir).name
     )
+    if as_json:
+        echo_json({"path": path})
+        return
     console.print(f"wrote {path}")
 
 
+def _option_text(key: str, value: object) -> str:
+    """``eps=8/255`` (epsilons in 1/255 units for people), ``gamma=0.01``."""
+    from robnas.units import format_epsilon
+
+    if key == "eps" and isinstance(value, float):
+        return f"{key}={format_epsilon(value, pixels=True, unit=True)}"
+    return f"{key}={value:.4g}" if isinstance(value, float) else f"{key}={value}"
+
+
 @app.command("methods")
-def methods_cmd() -> None:
-    """List the search methods and their options."""
+def methods_cmd(as_json: bool = json_option()) -> None:
+    """List the search methods and their options (epsilons in 1/255 units)."""
     from robnas.dnas.methods import _METHODS, available_methods
 
+    rows = []
     for name in available_methods():
         cls = _METHODS[name]
         doc = (cls.__doc__ or "").strip().splitlines()[0]
-        opts = ", ".join(
-            f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in cls.defaults.items()
-        )
-        console.print(f"[bold]{name}[/bold]: {doc}" + (f"  ({opts})" if opts else ""))
+        opts = dict(cls.defaults)
+        if isinstance(opts.get("eps"), float):
+            opts["eps_255"] = opts.pop("eps") * 255  # the unit of --eps
+        rows.append({"method": name, "help": doc, "defaults": opts})
+        text = ", ".join(_option_text(k, v) for k, v in cls.defaults.items())
+        if not as_json:
+            console.print(f"[bold]{name}[/bold]: {doc}" + (f"  ({text})" if text else ""))
+    if as_json:
+        echo_json(rows)

@@ -47,6 +47,7 @@ def build_app() -> typer.Typer:
         no_args_is_help=True,
         add_completion=False,
         pretty_exceptions_enable=False,
+        rich_markup_mode=None,  # click's plain help: flags shown as flags (rich mode prints "--json <bool>")
     )
 
     @app.callback()
@@ -72,18 +73,14 @@ def _user_error_types() -> tuple[type[BaseException], ...]:
 
 
 def _click_types() -> tuple[tuple[type[BaseException], ...], tuple[type[BaseException], ...]]:
-    """Click's usage-error and abort types; recent Typer releases carry their own copy of click."""
-    errors: list[type[BaseException]] = []
-    aborts: list[type[BaseException]] = []
-    for name in ("typer._click.exceptions", "click.exceptions"):
-        try:
-            mod = importlib.import_module(name)
-        except ImportError:
-            continue
-        errors.append(mod.ClickException)
-        if hasattr(mod, "Abort"):
-            aborts.append(mod.Abort)
-    return tuple(errors), tuple(aborts)
+    """Click's usage-error and abort types, found through Typer's public names only.
+
+    Recent Typer releases carry their own copy of click, older ones use click itself; either
+    way ``typer.BadParameter`` derives from the ``ClickException`` in use, and ``typer.Abort``
+    is the abort type.
+    """
+    errors = [c for c in typer.BadParameter.__mro__ if c.__name__ == "ClickException"]
+    return tuple(errors), (typer.Abort,)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -12,9 +12,17 @@ from pathlib import Path
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeRemainingColumn
 
-app = typer.Typer(no_args_is_help=True, add_completion=False, help="Architecture measures at initialisation.")
+from robnas.cli._output import echo_json, json_option, plain_option, table
+from robnas.progress import make_progress
+
+app = typer.Typer(
+    no_args_is_help=True,
+    add_completion=False,
+    rich_markup_mode=None,
+    help="Architecture measures at initialisation.",
+)
 err_console = Console(stderr=True)
 
 
@@ -72,6 +80,7 @@ def run(
     out: Path = typer.Option(Path("measures.csv"), "--out", help="CSV to append to (resumable)."),
     workers: int = typer.Option(1, "--workers", help="Local worker processes (one torch thread each)."),
     root: str = typer.Option(None, "--root", help="Data root (default: $ROBNAS_DATA or the user directory)."),
+    as_json: bool = json_option("Print a JSON summary at the end (progress goes to standard error)."),
 ) -> None:
     """Compute measures for many architectures, one CSV row each as it finishes (resumable).
 
@@ -96,7 +105,7 @@ def run(
     already = len(done_indices(out) & set(indices))
     todo = len(indices) - already
     err_console.print(f"{len(indices)} architectures, {already} already in {out}, {todo} to measure")
-    with Progress(
+    with make_progress(
         TextColumn("[bold]measures"),
         BarColumn(),
         MofNCompleteColumn(),
@@ -113,15 +122,29 @@ def run(
             workers,
             on_row=lambda r: progress.update(task, advance=1, last=f"#{r['index']} {r['seconds']:.1f}s"),
         )
+    if as_json:
+        echo_json({"out": out, "architectures": len(indices), "already": already, "written": n})
+        return
     err_console.print(f"wrote {n} rows to {out}")
 
 
 @app.command("list")
-def list_measures() -> None:
+def list_measures(as_json: bool = json_option(), plain: bool = plain_option()) -> None:
     """The registered measures, their BatchNorm mode and paper."""
     from robnas.measures import measure_table
 
-    for m in measure_table():
+    rows = measure_table()
+    if as_json:
+        echo_json(rows)
+        return
+    if plain:
+        table(
+            ("name", "bn", "help", "paper"),
+            [(m["name"], m["bn"], m["help"], m["paper"]) for m in rows],
+            plain=True,
+        )
+        return
+    for m in rows:
         typer.echo(f"{m['name']:<18} {m['bn']:<11} {m['help']}  [{m['paper']}]")
 
 
@@ -133,6 +156,7 @@ def correlate(
     heatmap: Path = typer.Option(None, "--heatmap", help="Write a Kendall-tau heat-map PNG."),
     out: Path = typer.Option(None, "--out", help="Write the long correlation table as CSV."),
     root: str = typer.Option(None, "--root", help="Data root of the benchmark files."),
+    as_json: bool = json_option("Print the long correlation table as JSON."),
 ) -> None:
     """Kendall tau / Spearman rho of every measure against benchmark metrics."""
     from robnas.measures.study import DEFAULT_TARGETS, correlate_measures
@@ -154,6 +178,9 @@ def correlate(
         correlation_heatmap(
             tau, heatmap, title=f"Kendall tau: measures at init vs benchmarks (n={int(n.values.max())})"
         )
+    if as_json:
+        echo_json(long)
+        return
     typer.echo(tau.round(3).to_string())
 
 

@@ -10,7 +10,8 @@ from pathlib import Path
 
 import typer
 from rich.console import Console
-from rich.table import Table
+
+from robnas.cli._output import device_option, echo_json, json_option, plain_option, table
 
 
 def _tau(value: float) -> str:
@@ -32,15 +33,18 @@ def quickstart(
         help="Comma-separated measures at initialisation ('' for none; default: jacobian, "
         "jacobian_top, ntk, ntk_mixed, naswot, synflow, snip).",
     ),
-    device: str = typer.Option("auto", help="auto, cpu or cuda."),
+    device: str = device_option(),
     out: Path = typer.Option(Path("quickstart-out"), help="Folder for the results store and the report."),
+    as_json: bool = json_option("Print the ranking, correlations and paths as JSON (progress on stderr)."),
+    plain: bool = plain_option("Print the tables as tab-separated lines."),
 ) -> None:
     """Build a small robustness benchmark, rank its architectures and measures, write a report."""
     from robnas.analysis.report import summarise_store, write_report
     from robnas.runner import build
     from robnas.runner.quickstart import QUICKSTART_MEASURES, quickstart_config
+    from robnas.units import format_epsilon
 
-    console = Console(soft_wrap=True)
+    console = Console(soft_wrap=True, stderr=as_json)
     names = (
         QUICKSTART_MEASURES
         if measures is None
@@ -53,7 +57,8 @@ def quickstart(
     console.print(
         f"[bold]robnas quickstart[/]: {n} unique NAS-Bench-201 architectures on [cyan]{dataset}[/], "
         f"C={mdl['C']}, N={mdl['N']}, {tr['epochs']} epochs of standard training; "
-        f"FGSM/PGD at {config['attacks']['pgd']}/255, APGD-CE at {config['attacks']['apgd-ce']}/255, "
+        f"FGSM/PGD at {', '.join(map(format_epsilon, config['attacks']['pgd']))} (x 1/255), "
+        f"APGD-CE at {format_epsilon(config['attacks']['apgd-ce'][-1], unit=True)}, "
         f"4 corruptions, {len(names)} measures at initialisation. Interrupt at any time; "
         "run again to resume."
     )
@@ -63,35 +68,45 @@ def quickstart(
         console.print("[yellow]interrupted[/]: results so far are saved; run the same command to resume.")
         raise typer.Exit(130)
     summary = summarise_store(config["output"], protocol=protocol)
-    table = Table(title=f"Most robust of {len(summary.table)} architectures on {summary.dataset}")
-    for col in ("rank", "index", "clean", "adv. mean", "worst@max eps", "corr. mean", "params"):
-        table.add_column(col, justify="right")
-    for rank, (uid, row) in enumerate(summary.ranking.head(10).iterrows(), start=1):
-        table.add_row(
-            str(rank),
-            str(uid),
+    path = write_report(
+        config["output"], out / "report.html", title=f"robnas quickstart ({dataset})", summary=summary
+    )
+    if as_json:
+        echo_json(_json_summary(summary, report, path, config["output"]))
+        if report.failed:
+            raise typer.Exit(1)
+        return
+    cols = ("rank", "index", "clean", "adv. mean", "worst@max eps", "corr. mean", "params")
+    rows = [
+        (
+            rank,
+            uid,
             f"{row.get('clean', float('nan')):.3f}",
             f"{row.get('adversarial-mean', float('nan')):.3f}",
             f"{row.get('worst-case', float('nan')):.3f}",
             f"{row.get('corruption-mean', float('nan')):.3f}",
             f"{row.get('params', float('nan')):,.0f}",
         )
-    console.print(table)
+        for rank, (uid, row) in enumerate(summary.ranking.head(10).iterrows(), start=1)
+    ]
+    title = f"Most robust of {len(summary.table)} architectures on {summary.dataset}"
+    table(cols, rows, title=title, plain=plain, justify=dict.fromkeys(cols, "right"), console=console)
     corr = summary.correlations
     if not corr.empty:
-        ct = Table(title="How well do measures at initialisation rank robustness? (Kendall tau)")
         targets = summary.targets()
-        ct.add_column("measure")
-        for t in targets:
-            ct.add_column(t, justify="right")
         wide = corr.pivot(index="measure", columns="target", values="kendall_tau")
         key = "adversarial-mean" if "adversarial-mean" in wide else targets[0]
-        for m in wide[key].abs().sort_values(ascending=False).index:
-            ct.add_row(m, *(_tau(wide.loc[m, t]) for t in targets))
-        console.print(ct)
-    path = write_report(
-        config["output"], out / "report.html", title=f"robnas quickstart ({dataset})", summary=summary
-    )
+        table(
+            ("measure", *targets),
+            [
+                (m, *(_tau(wide.loc[m, t]) for t in targets))
+                for m in wide[key].abs().sort_values(ascending=False).index
+            ],
+            title="How well do measures at initialisation rank robustness? (Kendall tau)",
+            plain=plain,
+            justify=dict.fromkeys(targets, "right"),
+            console=console,
+        )
     best = summary.most_robust
     metric = f"{dataset}/pgd@{config['attacks']['pgd'][-1]}"
     console.print(
@@ -105,6 +120,34 @@ def quickstart(
             f"[yellow]{report.failed} architecture(s) failed[/]; see `robnas build status {config['output']}`"
         )
         raise typer.Exit(1)
+
+
+def _json_summary(summary, report, path: Path, store: str) -> dict:  # type: ignore[no-untyped-def]
+    """The quickstart's result for ``--json``: ranking (best first), correlations, paths."""
+    ranking = summary.ranking.head(10)
+    return {
+        "dataset": summary.dataset,
+        "architectures": len(summary.table),
+        "most_robust": summary.most_robust,
+        "ranking": [
+            {
+                "rank": rank,
+                "index": int(uid),
+                "arch": summary.table.loc[uid, "arch"],
+                **row.drop("arch", errors="ignore").to_dict(),
+            }
+            for rank, (uid, row) in enumerate(ranking.iterrows(), start=1)
+        ],
+        "correlations": summary.correlations,
+        "build": {
+            "done": report.done,
+            "failed": report.failed,
+            "skipped": report.skipped,
+            "elapsed_s": report.elapsed,
+        },
+        "report": path,
+        "store": store,
+    }
 
 
 def _check_one_protocol(config: dict) -> str:

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
+from typing import Any
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-app = typer.Typer(no_args_is_help=True, add_completion=False)
+from robnas.cli._output import echo_json, json_option
+from robnas.progress import make_progress
+
+app = typer.Typer(no_args_is_help=True, add_completion=False, rich_markup_mode=None)
 console = Console(soft_wrap=True)
 err_console = Console(stderr=True)
 
@@ -37,8 +40,8 @@ def _seeds(seeds: int, first_seed: int) -> list[int]:
     return list(range(first_seed, first_seed + seeds))
 
 
-def _progress() -> Progress:
-    return Progress(
+def _progress() -> Any:
+    return make_progress(
         TextColumn("[bold]{task.description}"),
         BarColumn(),
         MofNCompleteColumn(),
@@ -63,7 +66,7 @@ def run(
     ),
     warm_k: int = typer.Option(10, help="How many top architectures of --warm-start to start from."),
     root: str = typer.Option(None, help="Data root of the benchmark files."),
-    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+    as_json: bool = json_option(),
 ) -> None:
     """Run one search algorithm for one or more seeds and report what it found."""
     from robnas.search import run_search
@@ -80,7 +83,7 @@ def run(
             results.append(run_search(algo, values, budget, seed, names, warm_start=start))
             progress.advance(task)
     if as_json:
-        typer.echo(json.dumps([r.to_dict() for r in results], indent=2))
+        echo_json([r.to_dict() for r in results])
         return
     table = Table(title=f"{algo} on {', '.join(names)} (budget {budget})")
     for col in ("seed", "queries", "best index", "best value", "optimum", "regret"):
@@ -130,7 +133,7 @@ def compare_cmd(
     tolerance: float = typer.Option(0.005, help="Regret counted as 'found' (objective units)."),
     plot: Path = typer.Option(None, help="Write a PNG of regret against queries."),
     root: str = typer.Option(None, help="Data root of the benchmark files."),
-    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+    as_json: bool = json_option(),
 ) -> None:
     """Run several algorithms over many seeds; table of regret and an optional plot."""
     from robnas.search import compare, get_algorithm, summarise
@@ -151,7 +154,7 @@ def compare_cmd(
 
         plot_regret(results, plot, title=f"{names[0]} (budget {budget}, {seeds} seeds)")
     if as_json:
-        typer.echo(json.dumps(rows, indent=2))
+        echo_json(rows)
         return
     table = Table(title=f"{names[0]}: regret after {budget} queries over {seeds} seeds")
     for col in ("algorithm", "median regret", "IQR", f"share ≤ {tolerance:g}", "median queries to it"):
@@ -178,7 +181,7 @@ def transfer_cmd(
     seeds: int = typer.Option(20, help="Seeds."),
     reverse: bool = typer.Option(True, help="Also search on --to and look up in --from."),
     root: str = typer.Option(None, help="Data root of the benchmark files."),
-    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+    as_json: bool = json_option(),
 ) -> None:
     """Search on one benchmark, look the found architectures up in another (and the reverse)."""
     from dataclasses import asdict
@@ -195,7 +198,7 @@ def transfer_cmd(
         study["rows"] = [asdict(r) for r in study["rows"]]
         report.append({"searched": src_name, "evaluated": tgt_name, **study})
     if as_json:
-        typer.echo(json.dumps(report, indent=2))
+        echo_json(report)
         return
     for study in report:
         console.print(

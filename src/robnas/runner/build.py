@@ -10,6 +10,7 @@ it is blamed.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import threading
@@ -63,6 +64,9 @@ class BuildReport:
         """Jobs finished per second in this run."""
         return self.done / self.elapsed if self.elapsed > 0 else 0.0
 
+    def __repr__(self) -> str:
+        return f"BuildReport({self.summary()})"
+
     def summary(self) -> str:
         parts = [f"{self.done} done", f"{self.failed} failed", f"{self.skipped} already in the store"]
         if self.retried:
@@ -114,6 +118,7 @@ def plan(config: BuildConfig, store: ResultStore, retry_failed: bool = False) ->
 
 def rows_of(job: Job, outcome: JobOutcome) -> list[ResultRow]:
     """The store rows of a successful outcome, each with the job's provenance."""
+    env = json.dumps(outcome.environment, sort_keys=True) if outcome.environment else None
     return [
         ResultRow(
             uid=job.uid,
@@ -130,6 +135,7 @@ def rows_of(job: Job, outcome: JobOutcome) -> list[ResultRow]:
             started=outcome.started,
             finished=outcome.finished,
             arch=job.arch,
+            environment=env,
         )
         for metric, value in sorted(outcome.metrics.items())
     ]
@@ -171,9 +177,12 @@ class _Progress:
         self._bar: Any = None
         if not self.enabled:
             return
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+        from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeRemainingColumn
 
-        self._bar = Progress(
+        from robnas.progress import make_progress
+
+        # one plain line per job finished off a terminal when there are few jobs (the quickstart)
+        self._bar = make_progress(
             TextColumn("[bold]{task.description}"),
             BarColumn(),
             MofNCompleteColumn(),
@@ -183,6 +192,7 @@ class _Progress:
             TimeRemainingColumn(),
             console=console,
             transient=False,
+            every_pct=max(100 / total, 5.0),
         )
         self._bar.start()
         self._task = self._bar.add_task(title, total=total, done=0, failed=0, remaining=total, rate="")

@@ -28,6 +28,7 @@ from importlib import metadata
 from typing import Any
 
 import robnas
+from robnas.environment import environment
 from robnas.errors import DataError, RobnasError
 
 JOB_KINDS: dict[str, str] = {
@@ -123,6 +124,8 @@ class JobOutcome:
     pid: int = 0
     suspect: bool = False
     """The worker died while several jobs were in flight: this one may be innocent."""
+    environment: dict[str, Any] = field(default_factory=dict)
+    """Library versions, CPU and threads of the worker (:func:`robnas.environment.environment`)."""
 
 
 def torch_version() -> str:
@@ -235,6 +238,7 @@ def execute(job: Job) -> JobOutcome:
         robnas_version=robnas.__version__,
         reason=reason,
         message=message,
+        environment=environment(),
         pid=os.getpid(),
     )
 

@@ -26,6 +26,7 @@ import time
 from typing import Any
 
 from robnas.runner.jobs import Job, JobFailure
+from robnas.units import format_epsilon
 
 
 def metric_names(spec: dict[str, Any] | Any) -> list[str]:
@@ -39,8 +40,7 @@ def metric_names(spec: dict[str, Any] | Any) -> list[str]:
     return names
 
 
-def _eps(e: float) -> str:
-    return str(int(e)) if float(e).is_integer() else f"{e:g}"
+_eps = format_epsilon
 
 
 def _value(*parts: Any) -> float:

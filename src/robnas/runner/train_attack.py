@@ -28,6 +28,7 @@ import torch
 
 from robnas.errors import ConfigError
 from robnas.runner.jobs import Job, JobFailure
+from robnas.units import format_epsilon
 
 EVAL_KEYS = ("examples", "batch_size", "measure_batch", "corruption_source")
 
@@ -238,5 +239,4 @@ def _canonical(name: str) -> str:
     return canonical_attack_name(name)
 
 
-def _eps(e: float) -> str:
-    return str(int(e)) if float(e).is_integer() else f"{e:g}"
+_eps = format_epsilon

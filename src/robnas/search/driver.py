@@ -30,6 +30,15 @@ class SearchResult:
     pareto_front: list[int] = field(default_factory=list)
     stalled: bool = False
 
+    def __repr__(self) -> str:
+        """``SearchResult(re, seed 0, 300 queries: best 6111 = 0.4438, regret 0.0012)``."""
+        return (
+            f"SearchResult({self.algorithm}, seed {self.seed}, {len(self.trajectory)} queries: "
+            f"best {self.best_uid} = {self.best_value:.4g}, regret {self.regret:.4g}"
+            + (", stalled" if self.stalled else "")
+            + ")"
+        )
+
     @property
     def regret(self) -> float:
         """Optimum of the benchmark minus the best value found."""

@@ -36,6 +36,9 @@ class Oracle:
     history: list[tuple[int, np.ndarray]] = field(default_factory=list, init=False, repr=False)
     calls: int = field(default=0, init=False)
     stalled: bool = field(default=False, init=False)
+    max_repeats: int = field(default=100_000, repr=False)
+    """Free (repeated) queries in a row after which the search is declared stalled."""
+    _repeats: int = field(default=0, init=False, repr=False)
 
     def __post_init__(self) -> None:
         vals = np.asarray(self.values, dtype=np.float64)
@@ -50,11 +53,6 @@ class Oracle:
         if len(self.names) != vals.shape[0]:
             self.names = tuple(f"objective{i}" for i in range(vals.shape[0]))
         self.values = vals
-
-    @property
-    def max_calls(self) -> int:
-        """Repeated (free) queries allowed before the search is declared stalled."""
-        return 1000 * self.budget + 100_000
 
     @property
     def num_objectives(self) -> int:
@@ -77,15 +75,24 @@ class Oracle:
 
     def query_vector(self, arch: Arch) -> np.ndarray:
         """All objective values of ``arch`` (NaN replaced by -inf), spending budget if new."""
-        uid = arch.uid
+        return self.query_uid(arch.uid)
+
+    def query_uid(self, uid: int) -> np.ndarray:
+        """:meth:`query_vector` of the class ``uid`` (for search loops that work on codes)."""
         self.calls += 1
         hit = self._seen.get(uid)
         if hit is not None:
-            if self.calls > self.max_calls:
-                # an algorithm that only revisits known classes would never end
+            self._repeats += 1
+            if self._repeats > self.max_repeats:
+                # an algorithm that only revisits known classes would never end. Counted in a
+                # row, not in total: a total that grows with the budget (it was 1,000 x budget)
+                # let regularised evolution spin for minutes near the end of the space
                 self.stalled = True
-                raise BudgetExhausted(f"search stalled after {self.calls} repeated queries")
+                raise BudgetExhausted(
+                    f"search stalled: {self._repeats} queries in a row found no new architecture class"
+                )
             return hit
+        self._repeats = 0
         if self.exhausted:
             raise BudgetExhausted(f"query budget of {self.budget} spent")
         vec = self.values[:, uid].copy()

@@ -58,6 +58,9 @@ _OP_ID = {name: i for i, name in enumerate(OPS)}
 _EDGE_POS = {edge: k for k, edge in enumerate(EDGES)}
 
 
+_NUM_NEIGHBOURS = len(EDGES) * (len(OPS) - 1)  # 24: one edge changed to another operation
+
+
 def _bad(what: str) -> ValueError:
     return ValueError(f"{what}; a valid architecture string looks like {EXAMPLE}")
 
@@ -79,6 +82,10 @@ class Arch:
             if not isinstance(op, int) or isinstance(op, bool) or not 0 <= op < len(OPS):
                 raise ValueError(f"operation id {op!r} is out of range; ids are 0..{len(OPS) - 1} for {OPS}")
         object.__setattr__(self, "ops", ops)
+
+    def __repr__(self) -> str:
+        """``Arch(6111, '|nor_conv_3x3~0|+|...|')``: index and string (``Arch.parse`` takes either)."""
+        return f"Arch({self.index}, {self.string!r})"
 
     # ------------------------------------------------------------------ constructors
     @classmethod
@@ -269,18 +276,31 @@ class Arch:
         return Arch(tuple(ops))  # type: ignore[arg-type]
 
     def neighbours(self) -> list[Arch]:
-        """All 24 architectures that differ in exactly one edge's operation."""
-        return [
-            self.with_op(pos, op)
-            for pos in range(len(EDGES))
-            for op in range(len(OPS))
-            if op != self.ops[pos]
-        ]
+        """All 24 architectures that differ in exactly one edge's operation.
+
+        Order: edge position, then operation id (the order :meth:`mutate` draws from).
+        """
+        return [self._neighbour(k) for k in range(_NUM_NEIGHBOURS)]
+
+    def _neighbour(self, k: int) -> Arch:
+        """The ``k``-th of :meth:`neighbours` (``0 <= k < 24``), built without validation."""
+        pos, j = divmod(k, len(OPS) - 1)
+        ops = list(self.ops)
+        ops[pos] = j if j < ops[pos] else j + 1  # the j-th operation other than the current one
+        new = object.__new__(Arch)
+        object.__setattr__(new, "ops", tuple(ops))
+        return new
 
     def mutate(self, rng: random.Random | int | None = None) -> Arch:
-        """A uniformly random neighbour."""
+        """A uniformly random neighbour.
+
+        Draws one of the 24 neighbours with ``rng.randrange(24)`` and builds only that one, so a
+        mutation costs one small tuple, not 24 validated architectures (regularised evolution
+        mutates tens of thousands of times at large budgets). ``random.Random.choice`` over
+        :meth:`neighbours` draws the same number, so results per seed are unchanged.
+        """
         r = _rng(rng)
-        return r.choice(self.neighbours())
+        return self._neighbour(r.randrange(_NUM_NEIGHBOURS))
 
 
 # ---------------------------------------------------------------------- index tables
@@ -363,6 +383,13 @@ def _rng(seed: random.Random | int | None) -> random.Random:
 def uid_table() -> tuple[int, ...]:
     """``uid_table()[i]`` is the uid of index ``i``, for all 15,625 indices (computed once)."""
     return _uid_table()
+
+
+@cache
+def code_uid_table() -> tuple[int, ...]:
+    """``code_uid_table()[arch.code]`` is ``arch.uid``: a class lookup without an ``Arch``."""
+    to_index, uids = _code_to_index(), _uid_table()
+    return tuple(uids[to_index[code]] for code in range(NUM_ARCHS))
 
 
 def uid_of(index: int) -> int:

@@ -35,7 +35,7 @@ import pandas as pd
 
 from robnas.errors import DataError
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 APPLICATION_ID = 0x524E4253  # "RNBS": marks a file as a robnas results store
 
 FAILURE_REASONS: tuple[str, ...] = ("divergence", "out-of-memory", "bad-data", "other")
@@ -88,8 +88,18 @@ CREATE INDEX results_job ON results (job_key);
 CREATE INDEX jobs_state ON jobs (state);
 """
 
-MIGRATIONS: dict[int, str] = {1: _SCHEMA_V1}
+# v2: the environment that produced each row (JSON: library versions, CPU, threads); NULL for
+# rows written before it was recorded
+_SCHEMA_V2 = "ALTER TABLE results ADD COLUMN environment TEXT"
+
+MIGRATIONS: dict[int, str] = {1: _SCHEMA_V1, 2: _SCHEMA_V2}
 """``MIGRATIONS[v]`` takes a file from schema version ``v - 1`` to ``v`` (0 = empty file)."""
+
+
+_RESULT_COLUMNS = (
+    "uid", "dataset", "protocol", "seed", "metric", "value", "job_key", "arch", "config_hash",
+    "robnas_version", "torch_version", "device", "host", "started", "finished", "duration", "environment",
+)  # fmt: skip
 
 
 class StoreError(DataError):
@@ -118,6 +128,8 @@ class ResultRow:
     started: float
     finished: float
     arch: str | None = None
+    environment: str | None = None
+    """JSON of :func:`robnas.environment.environment` in the worker, or None (older rows)."""
 
     @property
     def duration(self) -> float:
@@ -126,7 +138,7 @@ class ResultRow:
     @classmethod
     def from_mapping(cls, data: Mapping[str, Any]) -> ResultRow:
         names = {f.name for f in fields(cls)}
-        missing = [n for n in names if n not in data and n != "arch"]
+        missing = [n for n in names if n not in data and n not in ("arch", "environment")]
         if missing:
             raise ValueError(f"a result row needs the fields {sorted(missing)}; got {sorted(data)}")
         return cls(**{k: data[k] for k in names if k in data})
@@ -182,6 +194,9 @@ class ResultStore:
         self._prepare()
 
     # ------------------------------------------------------------------ connection
+    def __repr__(self) -> str:
+        return f"ResultStore({str(self.path)!r}{', read-only' if self.readonly else ''})"
+
     def _connect(self, synchronous: str) -> sqlite3.Connection:
         try:
             if self.readonly:
@@ -313,11 +328,12 @@ class ResultStore:
                  first.config_hash, now),
             )  # fmt: skip
             conn.executemany(
-                "INSERT OR REPLACE INTO results VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                f"INSERT OR REPLACE INTO results ({', '.join(_RESULT_COLUMNS)}) "
+                f"VALUES ({', '.join('?' * len(_RESULT_COLUMNS))})",
                 [
                     (r.uid, r.dataset, r.protocol, r.seed, r.metric, _to_sql(r.value), job_key, r.arch,
                      r.config_hash, r.robnas_version, r.torch_version, r.device, r.host, r.started,
-                     r.finished, r.duration)
+                     r.finished, r.duration, r.environment)
                     for r in recs
                 ],
             )  # fmt: skip

@@ -235,11 +235,13 @@ def train(
 
     prog = None
     if progress:
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+        from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeRemainingColumn
 
-        prog = Progress(
+        from robnas.progress import make_progress
+
+        prog = make_progress(
             TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-            TextColumn("{task.fields[status]}"), transient=True,
+            TextColumn("{task.fields[status]}"), transient=True, every_pct=25,
         )  # fmt: skip
         prog.start()
     try:
