@@ -13,12 +13,33 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 
-def _save(fig: plt.Figure, out: str | os.PathLike[str]) -> Path:
+def save_figure(fig: plt.Figure, out: str | os.PathLike[str], **kwargs: object) -> Path:
+    """Write ``fig`` to exactly ``out`` and close it; :class:`~robnas.errors.DataError` for a path
+    that cannot be written (a folder, a full disk, a read-only place).
+
+    The format follows the file's extension, PNG when it has none that matplotlib knows. It is
+    always passed explicitly: without it matplotlib appends ``.png`` to a name that has no
+    extension, so ``-o /dev/full`` would have written ``/dev/full.png``.
+    """
+    from robnas.errors import DataError
+
     path = Path(out)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=130, bbox_inches="tight")
-    plt.close(fig)
+    ext = path.suffix[1:].lower()
+    fmt = ext if ext in fig.canvas.get_supported_filetypes() else "png"
+    try:
+        if path.is_dir():
+            raise DataError(f"{path} is a folder; give a file name such as {path / 'plot.png'}")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fig.savefig(path, format=fmt, **kwargs)  # type: ignore[arg-type]
+    except OSError as exc:
+        raise DataError(f"cannot write the figure {path}: {exc.strerror or exc}") from None
+    finally:
+        plt.close(fig)
     return path
+
+
+def _save(fig: plt.Figure, out: str | os.PathLike[str]) -> Path:
+    return save_figure(fig, out, dpi=130, bbox_inches="tight")
 
 
 def heatmap(matrix: pd.DataFrame, out: str | os.PathLike[str], title: str = "") -> Path:

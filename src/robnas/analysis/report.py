@@ -419,9 +419,12 @@ def write_report(
     parts += _how_made(db)
     doc = f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
     doc += f"<style>{_CSS}</style></head><body>{''.join(parts)}</body></html>"
+    from robnas.checks import writing
+
     path = Path(out)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(doc, encoding="utf-8")
-    tmp.replace(path)
+    tmp = path.with_name(path.name + ".tmp")
+    with writing(path, "the report"):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp.write_text(doc, encoding="utf-8")
+        tmp.replace(path)
     return path

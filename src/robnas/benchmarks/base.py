@@ -4,8 +4,9 @@ A source (Jung et al. 2023, NAS-RobBench-201, NATS-Bench, later the project's ow
 reads its released files once, maps its columns onto robnas metric names (:mod:`.metrics`) and
 returns one float32 matrix ``[n_metrics, 15625]`` in NAS-Bench-201 index order, NaN where a value
 is absent. :class:`BenchmarkSource` stores that matrix in :func:`robnas.paths.cache_dir` as a
-``.npy`` file plus a JSON file with the metric names, keyed by the source files' sizes and
-modification times (so a changed file invalidates it), written atomically. Every later start
+``.npy`` file plus a JSON file with the metric names, keyed by the SHA-256 of the source files'
+contents (so a changed file invalidates it, even one replaced with the same size and modification
+time; hashing the released files costs tens of milliseconds), written atomically. Every later start
 reads the ``.npy`` file only; a query is then a row lookup.
 """
 
@@ -194,6 +195,15 @@ def check_fraction(values: np.ndarray, path: Path, info: SourceInfo, what: str) 
         )
 
 
+def _content_hash(path: Path) -> str:
+    """SHA-256 of a file's bytes."""
+    try:
+        with path.open("rb") as f:
+            return hashlib.file_digest(f, "sha256").hexdigest()
+    except OSError as exc:
+        raise DataError(f"cannot read the benchmark file {path}: {exc.strerror or exc}") from None
+
+
 class BenchmarkSource(ABC):
     """One benchmark's results for the NAS-Bench-201 space, under robnas metric names.
 
@@ -258,8 +268,7 @@ class BenchmarkSource(ABC):
                     raise missing_file_error(path, self.info)
                 parts.append([str(path.relative_to(self.folder)), None])
                 continue
-            st = path.stat()
-            parts.append([str(path.relative_to(self.folder)), st.st_size, st.st_mtime_ns])
+            parts.append([str(path.relative_to(self.folder)), _content_hash(path)])
         return hashlib.sha256(json.dumps(parts).encode()).hexdigest()[:20]
 
     def cache_paths(self) -> tuple[Path, Path]:

@@ -137,7 +137,7 @@ def table(
 ) -> None:
     """Print ``rows`` as a rich table whose cells never wrap, or as TSV with ``plain``.
 
-    Cells are printed with ``str``; rich markup in a cell is shown as text, never interpreted.
+    Cells and the title are printed with ``str``; rich markup in them is shown as text, never interpreted.
     """
     if plain:
         typer.echo("\t".join(columns))
@@ -148,7 +148,7 @@ def table(
     from rich.table import Table
     from rich.text import Text
 
-    t = Table(title=title)
+    t = Table(title=None if title is None else Text(title))
     for c in columns:
         t.add_column(c, no_wrap=True, justify=(justify or {}).get(c, "left"))  # type: ignore[arg-type]
     for r in rows:

@@ -137,6 +137,11 @@ def attack(
     names = [canonical_attack_name(a) for a in attacks.split(",") if a.strip()]
     corr = parse_corruptions(corruptions)
     sev = parse_severities(severities) if corr else []
+    from robnas.checks import check_device, check_network_size, check_seed
+
+    device = check_device(device)
+    check_seed(seed)
+    check_network_size(channels, cells)
     if corruption_source not in ("generated", "released"):
         raise ConfigError(f"--corruption-source is generated or released, not {corruption_source!r}")
     model, ds_name, source = load_model(model_or_checkpoint, dataset, root, channels, cells, seed, device)

@@ -376,13 +376,16 @@ def export(
     src = _source(source, root, protocol)
     df = src.frame(metric or None, unique=not all_indices, arch_columns=True, seed=seed)
     path = out or Path(f"{src.name}.{fmt}")
-    if fmt == "csv":
-        df.to_csv(path)
-    else:
-        try:
-            df.to_parquet(path)
-        except ImportError:
-            raise ValueError("parquet export needs pyarrow: pip install 'robnas[parquet]'") from None
+    from robnas.checks import writing
+
+    with writing(path, "the table"):
+        if fmt == "csv":
+            df.to_csv(path)
+        else:
+            try:
+                df.to_parquet(path)
+            except ImportError:
+                raise ValueError("parquet export needs pyarrow: pip install 'robnas[parquet]'") from None
     if as_json:
         _echo_json(
             {"path": path, "format": fmt, "architectures": len(df), "metrics": df.shape[1] - 2,

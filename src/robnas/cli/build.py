@@ -10,6 +10,8 @@ from typing import Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
+from rich.text import Text
 from typer.core import TyperGroup
 
 from robnas.cli._output import echo_json, json_option, plain_option, table
@@ -100,14 +102,15 @@ def run(
             return
         console.print(
             f"{len(cfg.arch_uids())} architectures x {len(cfg.seeds)} seed(s) = {total} jobs "
-            f"({cfg.kind}, protocol {cfg.protocol_hash}); {total - len(todo)} already in {cfg.output}, "
-            f"{len(todo)} to run"
+            f"({cfg.kind}, protocol {cfg.protocol_hash}); {total - len(todo)} already in "
+            f"{escape(str(cfg.output))}, {len(todo)} to run",
         )
         return
     out_console = err_console if as_json else console
     out_console.print(
-        f"[bold]robnas build[/] {config}: {len(cfg.arch_uids())} architectures x {len(cfg.seeds)} seed(s) "
-        f"on [cyan]{cfg.dataset}[/] ({cfg.kind}, protocol {cfg.protocol_hash}) -> {cfg.output}"
+        f"[bold]robnas build[/] {escape(str(config))}: {len(cfg.arch_uids())} architectures x "
+        f"{len(cfg.seeds)} seed(s) on [cyan]{escape(cfg.dataset)}[/] ({cfg.kind}, protocol "
+        f"{cfg.protocol_hash}) -> {escape(str(cfg.output))}"
     )
     report = build(
         cfg,
@@ -130,13 +133,14 @@ def run(
                 "done": report.done,
                 "failed": report.failed,
                 "retried": report.retried,
+                "failed_before": report.failed_before,
                 "interrupted": report.interrupted,
                 "elapsed_s": report.elapsed,
                 "failures": [_failure_dict(f) for f in report.failures],
             }
         )
     else:
-        console.print(report.summary())
+        console.print(Text(report.summary()))
     if report.failures and not as_json:
         _failure_table(report.failures, title="Failed jobs (run `robnas build status` for all)")
     if report.interrupted:
@@ -145,6 +149,13 @@ def run(
         )
         raise typer.Exit(130)
     if report.failures:
+        raise typer.Exit(1)
+    if report.failed_before:
+        typer.echo(
+            f"robnas: {report.failed_before} job(s) failed in earlier runs and were not retried; "
+            f"see `robnas build status {cfg.output}`, and rerun with --retry-failed to try them again",
+            err=True,
+        )
         raise typer.Exit(1)
 
 
@@ -201,20 +212,24 @@ def status(
         _status_json(store, failures)
         return
     console.print(
-        f"[bold]{db}[/]: [green]{counts['done']} done[/], [red]{counts['failed']} failed[/], "
+        f"[bold]{escape(str(db))}[/]: [green]{counts['done']} done[/], [red]{counts['failed']} failed[/], "
         f"{counts['results']} results"
     )
     for chash, body in store.configs().items():
         console.print(
-            f"  config {chash}: {body.get('kind')} on {body.get('dataset')}, "
-            f"architectures {body.get('architectures')!s:.60}, seeds {body.get('seeds')}"
+            Text(
+                f"  config {chash}: {body.get('kind')} on {body.get('dataset')}, "
+                f"architectures {body.get('architectures')!s:.60}, seeds {body.get('seeds')}"
+            )
         )
     by_reason: dict[str, int] = {}
     failed = store.jobs(state="failed")
     for f in failed:
         by_reason[f.reason or "other"] = by_reason.get(f.reason or "other", 0) + 1
     if by_reason:
-        console.print("  failures by reason: " + ", ".join(f"{r} {n}" for r, n in sorted(by_reason.items())))
+        console.print(
+            Text("  failures by reason: " + ", ".join(f"{r} {n}" for r, n in sorted(by_reason.items())))
+        )
         if failures:
             _failure_table(failed, title="Failed jobs", limit=failures, plain=plain)
     rows = _metric_rows(store)
@@ -271,12 +286,13 @@ def export(
     out: Path = typer.Option(..., "--out", "-o", help="Folder to write."),
     protocol: str = typer.Option(None, "--protocol", help="Protocol hash, when the file holds several."),
     as_json: bool = json_option(),
+    force: bool = typer.Option(False, "--force", help="Write into a non-empty folder, replacing files."),
 ) -> None:
     """Export a built benchmark in a released benchmark's layout."""
     from robnas.store import ResultStore
     from robnas.store import export as do_export
 
-    report = do_export(ResultStore(db, readonly=True), layout, out, protocol=protocol)
+    report = do_export(ResultStore(db, readonly=True), layout, out, protocol=protocol, force=force)
     if as_json:
         echo_json(
             {
@@ -288,6 +304,8 @@ def export(
             }
         )
         return
-    console.print(f"wrote {len(report.files)} files for {report.architectures} architectures to {report.out}")
+    console.print(
+        Text(f"wrote {len(report.files)} files for {report.architectures} architectures to {report.out}")
+    )
     if report.skipped_metrics:
-        console.print(f"not in the {layout} layout (left out): {', '.join(report.skipped_metrics)}")
+        console.print(Text(f"not in the {layout} layout (left out): {', '.join(report.skipped_metrics)}"))

@@ -73,14 +73,14 @@ def search_cmd(
     as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
 ) -> None:
     """Search a cell by gradient descent on a supernet; resumable with the same --out."""
-    import torch
 
+    from robnas.checks import check_device, check_network_size, check_seed
     from robnas.dnas import SearchConfig, search
     from robnas.dnas.plots import plot_alpha_trajectories
 
-    device = auto_device(device)
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise ConfigError("--device cuda was given but no CUDA device is available; use --device cpu")
+    device = check_device(device)
+    check_seed(seed)
+    check_network_size(C, N)
     options: dict = {}
     if gamma is not None:
         if method not in ("dsrna-cb", "dsrna-jacobian"):
@@ -169,9 +169,13 @@ def eval_cmd(
     plain: bool = plain_option(),
 ) -> None:
     """NB201 cells: benchmark values (jung2023, nasrobbench201, natsbench); genotypes: train and attack."""
+    from robnas.checks import check_device, check_network_size, check_seed
     from robnas.dnas.evaluate import evaluate_genotype, lookup_nb201, parse_found
     from robnas.spaces.darts import Genotype
 
+    device = check_device(device)
+    check_seed(seed)
+    check_network_size(C, layers)
     found = parse_found(target)
     if isinstance(found, Genotype):
         out_dir = Path(target) / "eval" if Path(target).is_dir() else None

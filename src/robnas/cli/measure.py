@@ -89,20 +89,31 @@ def run(
     """
     if ctx.invoked_subcommand is not None:
         return
+    from robnas.checks import check_range, check_seed
     from robnas.measures import parse_measures
-    from robnas.measures.study import MeasureJob, check_job, done_indices, run_measures, select_archs
+    from robnas.measures.study import (
+        MeasureJob,
+        check_job,
+        done_indices,
+        prepare_output,
+        run_measures,
+        select_archs,
+    )
 
+    check_seed(seed)
+    check_range(C, "--C (channels)", 1, 4096)
+    check_range(N, "--N (cells per stage)", 0, 256)
+    check_range(batch, "--batch", 1, 100_000)
     names = parse_measures(measures)
     indices = select_archs(archs, seed)
-    if C < 1 or N < 0:
-        raise ValueError(f"--C must be >= 1 and --N >= 0, got {C} and {N}")
     options = _epsilon_options(eps, attack)
     for item in sets or []:
         measure, key, value = _parse_set(item)
         options.setdefault(measure, {})[key] = value
     job = MeasureJob(names, dataset, batch, seed, C, N, root, options)
     check_job(job, workers)  # bad input fails here, before any output
-    already = len(done_indices(out) & set(indices))
+    prepare_output(out)
+    already = len(done_indices(out, job) & set(indices))
     todo = len(indices) - already
     err_console.print(f"{len(indices)} architectures, {already} already in {out}, {todo} to measure")
     with make_progress(
@@ -170,8 +181,11 @@ def correlate(
     tau, rho, n = correlate_measures(file, targets, root)
     long = correlation_long(tau, rho, n)
     if out is not None:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        long.to_csv(out, index=False, float_format="%.4f")
+        from robnas.checks import writing
+
+        with writing(out, "the correlation table"):
+            out.parent.mkdir(parents=True, exist_ok=True)
+            long.to_csv(out, index=False, float_format="%.4f")
     if heatmap is not None:
         from robnas.measures.study import correlation_heatmap
 

@@ -10,6 +10,8 @@ from pathlib import Path
 
 import typer
 from rich.console import Console
+from rich.markup import escape
+from rich.text import Text
 
 from robnas.cli._output import device_option, echo_json, json_option, plain_option, table
 
@@ -37,13 +39,20 @@ def quickstart(
     out: Path = typer.Option(Path("quickstart-out"), help="Folder for the results store and the report."),
     as_json: bool = json_option("Print the ranking, correlations and paths as JSON (progress on stderr)."),
     plain: bool = plain_option("Print the tables as tab-separated lines."),
+    retry_failed: bool = typer.Option(
+        False, "--retry-failed", help="Try again architectures that failed in earlier runs."
+    ),
 ) -> None:
     """Build a small robustness benchmark, rank its architectures and measures, write a report."""
     from robnas.analysis.report import summarise_store, write_report
+    from robnas.checks import check_device, check_network_size, check_seed
     from robnas.runner import build
     from robnas.runner.quickstart import QUICKSTART_MEASURES, quickstart_config
     from robnas.units import format_epsilon
 
+    check_device(device)  # auto stays auto: each worker resolves it
+    check_seed(seed)
+    check_network_size(channels, cells)
     console = Console(soft_wrap=True, stderr=as_json)
     names = (
         QUICKSTART_MEASURES
@@ -52,7 +61,10 @@ def quickstart(
     )
     config = quickstart_config(n, seed, dataset, root, out, epochs, channels, cells, names, device)
     protocol = _check_one_protocol(config)
-    out.mkdir(parents=True, exist_ok=True)
+    from robnas.checks import writing
+
+    with writing(out, "the output folder"):
+        out.mkdir(parents=True, exist_ok=True)
     tr, mdl = config["training"], config["model"]
     console.print(
         f"[bold]robnas quickstart[/]: {n} unique NAS-Bench-201 architectures on [cyan]{dataset}[/], "
@@ -62,11 +74,21 @@ def quickstart(
         f"4 corruptions, {len(names)} measures at initialisation. Interrupt at any time; "
         "run again to resume."
     )
-    report = build(config, executor="local", workers=workers, progress=True, console=console)
-    console.print(report.summary())
+    report = build(
+        config, executor="local", workers=workers, progress=True, console=console, retry_failed=retry_failed
+    )
+    console.print(Text(report.summary()))
     if report.interrupted:
         console.print("[yellow]interrupted[/]: results so far are saved; run the same command to resume.")
         raise typer.Exit(130)
+    _show_failures(report, config["output"], console)
+    if report.done + report.skipped - report.failed_before == 0:
+        typer.echo(
+            "robnas: error: no architecture finished (reasons above); fix the cause, then rerun with "
+            "--retry-failed",
+            err=True,
+        )
+        raise typer.Exit(1)
     summary = summarise_store(config["output"], protocol=protocol)
     path = write_report(
         config["output"], out / "report.html", title=f"robnas quickstart ({dataset})", summary=summary
@@ -111,14 +133,11 @@ def quickstart(
     metric = f"{dataset}/pgd@{config['attacks']['pgd'][-1]}"
     console.print(
         f"most robust: index [bold]{best}[/] {summary.table.loc[best, 'arch']}\n"
-        f"report: [green]{path}[/]   results store: [green]{config['output']}[/] "
+        f"report: [green]{escape(str(path))}[/]   results store: [green]{escape(str(config['output']))}[/] "
         f"(query it with `robnas bench top store --root {config['output']} -m {metric} "
         f"--protocol {protocol}`)"
     )
-    if report.failed:
-        console.print(
-            f"[yellow]{report.failed} architecture(s) failed[/]; see `robnas build status {config['output']}`"
-        )
+    if report.failed or report.failed_before:
         raise typer.Exit(1)
 
 
@@ -148,6 +167,22 @@ def _json_summary(summary, report, path: Path, store: str) -> dict:  # type: ign
         "report": path,
         "store": store,
     }
+
+
+def _show_failures(report, db: str, console: Console) -> None:
+    """The reasons of failed architectures (this run's and earlier ones) and how to retry them."""
+    if not (report.failed or report.failed_before):
+        return
+    from robnas.store import ResultStore
+
+    with ResultStore(db, readonly=True) as store:
+        failed = store.jobs(state="failed")
+    console.print(Text(f"{len(failed)} architecture(s) failed:", style="yellow"))
+    for f in failed[:10]:
+        console.print(Text(f"  index {f.uid} seed {f.seed} ({f.reason}): {(f.message or '')[:300]}"))
+    if len(failed) > 10:
+        console.print(Text(f"  ... and {len(failed) - 10} more (robnas build status {db})"))
+    console.print(Text("fix the cause, then rerun the same command with --retry-failed to try them again"))
 
 
 def _check_one_protocol(config: dict) -> str:

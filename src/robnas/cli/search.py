@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any
 
@@ -10,7 +11,9 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
+from robnas.checks import MAX_SEED
 from robnas.cli._output import echo_json, json_option
+from robnas.errors import ConfigError
 from robnas.progress import make_progress
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, rich_markup_mode=None)
@@ -35,9 +38,19 @@ def _values(bench: str | None, objectives: list[str], root: str | None):
 
 
 def _seeds(seeds: int, first_seed: int) -> list[int]:
-    if seeds < 1:
-        raise ValueError(f"--seeds must be at least 1, got {seeds}")
+    if seeds < 1 or seeds > 100_000:
+        raise ConfigError(f"--seeds must lie between 1 and 100000, got {seeds}")
+    if first_seed < 0 or first_seed + seeds - 1 > MAX_SEED:
+        raise ConfigError(
+            f"seeds must lie between 0 and {MAX_SEED}, got {first_seed}..{first_seed + seeds - 1}"
+        )
     return list(range(first_seed, first_seed + seeds))
+
+
+def _budget(budget: int) -> int:
+    if not 1 <= budget <= 15625:
+        raise ConfigError(f"--budget must lie between 1 and 15625 (the size of NAS-Bench-201), got {budget}")
+    return budget
 
 
 def _progress() -> Any:
@@ -72,6 +85,10 @@ def run(
     from robnas.search import run_search
     from robnas.spaces.nb201 import Arch
 
+    _budget(budget)
+    _seeds(seeds, first_seed)
+    if warm_k < 1:
+        raise ConfigError(f"--warm-k must be a positive number of architectures, got {warm_k}")
     values, names = _values(bench, objective, root)
     start = None
     if warm_start:
@@ -139,6 +156,12 @@ def compare_cmd(
     from robnas.search import compare, get_algorithm, summarise
 
     algo_list = [a.strip() for a in algos.split(",") if a.strip()]
+    if not algo_list:
+        raise ConfigError("--algos is empty; give comma-separated algorithms, e.g. --algos rs,re,ls")
+    if not (tolerance >= 0 and math.isfinite(tolerance)):
+        raise ConfigError(f"--tolerance is a regret and cannot be negative, got {tolerance}")
+    _budget(budget)
+    _seeds(seeds, 0)
     for a in algo_list:  # refuse an unknown name before loading any benchmark
         get_algorithm(a)
     values, names = _values(bench, [objective], root)

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from robnas.cli._output import auto_device, device_option, echo_json, json_option
+from robnas.cli._output import device_option, echo_json, json_option
 
 
 def train(
@@ -32,18 +32,23 @@ def train(
     resume: bool = typer.Option(
         True, "--resume/--no-resume", help="Resume from the run directory's checkpoint."
     ),
+    force: bool = typer.Option(
+        False, "--force", help="Replace a checkpoint of another run (architecture, preset, seed) in --out."
+    ),
     as_json: bool = json_option("Print the history as JSON (progress goes to standard error)."),
 ) -> None:
     """Train ARCH on DATASET with PRESET; checkpoints after every epoch and resumes."""
     import torch
 
+    from robnas.checks import check_device, check_seed
     from robnas.data import load_dataset, train_val_split
     from robnas.models import build_network
     from robnas.spaces import Arch
     from robnas.training import get_preset
     from robnas.training import train as run
 
-    device = auto_device(device)
+    device = check_device(device)
+    check_seed(seed)
     a = Arch.parse(int(arch) if arch.strip().isdigit() else arch)
     p = get_preset(preset).replace(epochs=epochs, objective=objective, beta=beta, C=channels, N=cells)
     ds = load_dataset(dataset, split="train", root=root)
@@ -58,7 +63,8 @@ def train(
         **info.model_kwargs(),
     )
     hist = run(
-        model, tr, va, p, seed=seed, device=device, out_dir=out_dir, resume=resume, progress=True,
+        model, tr, va, p, seed=seed, device=device, out_dir=out_dir, resume=resume and not force,
+        progress=True,
         meta={"dataset": dataset, "arch_index": a.index, "val_fraction": val_fraction},
     )  # fmt: skip
     if as_json:

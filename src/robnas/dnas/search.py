@@ -264,9 +264,9 @@ def architecture_step(
 
 
 def _atomic_save(obj: Any, path: Path) -> None:
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
+    from robnas.training.checkpoint import plain, save_checkpoint
+
+    save_checkpoint(plain(obj), path)  # sealed (checksum), plain values only: loads with weights_only=True
 
 
 def _atomic_json(obj: Any, path: Path) -> None:
@@ -312,16 +312,19 @@ def search(
         ckpt_path = out / CHECKPOINT
         cfg_path = out / "config.json"
         if resume and ckpt_path.is_file():
-            ckpt = torch.load(ckpt_path, map_location=device, weights_only=False)
+            from robnas.training.checkpoint import plain, read_checkpoint
+            from robnas.training.loop import load_weights
+
+            ckpt = read_checkpoint(ckpt_path, device)  # weights_only=True, checksum verified
             if ckpt.get("format") != FORMAT:
                 raise RobnasError(f"{ckpt_path} is not a robnas search checkpoint; use another --out")
-            if ckpt["config"] != config.identity():
-                diff = sorted(k for k, v in config.identity().items() if ckpt["config"].get(k) != v)
+            if ckpt["config"] != plain(config.identity()):
+                diff = sorted(k for k, v in plain(config.identity()).items() if ckpt["config"].get(k) != v)
                 raise ConfigError(
                     f"{out} holds a search with other settings ({', '.join(diff)} differ); "
                     "use another --out or the same settings to resume"
                 )
-            model.load_state_dict(ckpt["model"])
+            load_weights(model, ckpt["model"], ckpt_path)
             w_opt.load_state_dict(ckpt["w_opt"])
             a_opt.load_state_dict(ckpt["a_opt"])
             history = ckpt["history"]

@@ -87,6 +87,15 @@ def check(config: Any) -> None:
         raise ConfigError(
             f"build config: eval: unknown setting(s) {unknown_eval}; settings: {', '.join(EVAL_KEYS)}"
         )
+    for key, value in config.eval.items():
+        if (
+            key in ("examples", "batch_size", "measure_batch")
+            and value is not None
+            and (isinstance(value, bool) or not isinstance(value, int) or value < 1)
+        ):
+            raise ConfigError(
+                f"build config: eval: {key} must be a positive whole number (or left out), got {value!r}"
+            )
     source = config.eval.get("corruption_source", "generated")
     if source not in ("generated", "released"):
         raise ConfigError(f"build config: eval: corruption_source is generated or released, not {source!r}")
@@ -102,6 +111,7 @@ def check(config: Any) -> None:
                         f"build config: eval: corruption_source released needs {reader.folder}/{name}.npy "
                         f"and labels.npy; {reader.how_to_get()}"
                     )
+    check_data_files(config.dataset, config.root)
     if config.measures:
         api = _measures_api()
         if api is None:
@@ -110,6 +120,18 @@ def check(config: Any) -> None:
                 "(robnas.measures has no registry yet); remove `measures:` from the configuration"
             )
         api.parse_measures(list(config.measures))
+
+
+def check_data_files(dataset: str, root: str | None) -> None:
+    """:class:`~robnas.errors.DataError` naming the first missing file of the training or test
+    split, before any job starts (instead of every job failing, and being retried, on its own)."""
+    from robnas.data import get_reader
+
+    reader = get_reader(dataset, root)
+    for split in ("train", "test"):
+        if split in reader.splits():
+            for spec in reader.describe().files_for(split):
+                reader.require(spec)
 
 
 @lru_cache(maxsize=4)

@@ -12,6 +12,7 @@ Besides the benchmark sources, the source ``size`` gives the size of the NAS-Ben
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -46,6 +47,8 @@ def parse_objective(spec: str, default_source: str | None = None) -> list[Term]:
                 raise ValueError(
                     f"bad weight {w!r} in objective {spec!r}; write e.g. 0.5*cifar10/clean"
                 ) from None
+            if not math.isfinite(weight):  # inf or nan would turn every value into inf/NaN
+                raise ValueError(f"weight {w!r} in objective {spec!r} must be a finite number")
         source, sep, metric = text.partition(":")
         if not sep:
             source, metric = default_source or "", text

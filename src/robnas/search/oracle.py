@@ -107,10 +107,18 @@ class Oracle:
 
     # ------------------------------------------------------------------ reporting
     def optimum(self, objective: int = 0) -> tuple[float, int]:
-        """Best value in the whole benchmark and the uid that attains it."""
-        col = self.values[objective]
-        uid = int(np.nanargmax(col))
-        return float(col[uid]), uid
+        """Best value a search can reach and the uid that attains it.
+
+        A query reads the column of the architecture's ``uid`` (the smallest index of its
+        isomorphism class), so the optimum is taken over those columns only. Tabular robustness
+        benchmarks give every member of a class the same value, but per-index sources such as
+        zero-cost proxies do not: the maximum over all 15,625 indices could sit at an index that
+        no search can ever be shown, and its regret would never reach zero.
+        """
+        uids = _uids()
+        col = self.values[objective][uids]
+        best = int(np.nanargmax(col))
+        return float(col[best]), int(uids[best])
 
     def trajectory(self, objective: int = 0) -> np.ndarray:
         """Best value found after each query (length = queries used)."""
@@ -129,6 +137,12 @@ class Oracle:
         uids = [u for u, _ in self.history]
         pts = np.array([v for _, v in self.history])
         return [uids[i] for i in non_dominated(pts)]
+
+
+def _uids() -> np.ndarray:
+    from robnas.spaces.nb201 import unique_indices
+
+    return np.asarray(unique_indices(), dtype=np.int64)
 
 
 def non_dominated(points: np.ndarray) -> list[int]:

@@ -26,7 +26,7 @@ import os
 import sqlite3
 import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
@@ -188,8 +188,19 @@ class ResultStore:
             raise StoreError(
                 f"results database {self.path} not found; run `robnas build CONFIG` to create it"
             )
+        if self.path.exists() and not self.path.is_dir() and not self.path.is_file():
+            raise StoreError(
+                f"{self.path} is not a regular file (a device or pipe); give a database file path"
+            )
+        if self.path.is_dir():
+            raise StoreError(
+                f"{self.path} is a folder; give a database file path such as {self.path}/build.sqlite"
+            )
         if not readonly:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise StoreError(f"cannot create the folder of {self.path}: {exc.strerror or exc}") from None
         self._conn = self._connect(synchronous.upper())
         self._prepare()
 
@@ -200,13 +211,12 @@ class ResultStore:
     def _connect(self, synchronous: str) -> sqlite3.Connection:
         try:
             if self.readonly:
-                conn = sqlite3.connect(
-                    f"file:{self.path}?mode=ro", uri=True, isolation_level=None, timeout=30.0
-                )
+                conn = self._connect_readonly()
             else:
                 conn = sqlite3.connect(self.path, isolation_level=None, timeout=30.0)
             conn.execute("PRAGMA busy_timeout = 30000")
             if not self.readonly:
+                self._refuse_foreign(conn)  # before anything changes the file (WAL, schema)
                 mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
                 if str(mode).lower() != "wal":
                     raise StoreError(f"{self.path}: cannot switch the database to WAL mode (got {mode})")
@@ -215,6 +225,38 @@ class ResultStore:
         except sqlite3.DatabaseError as exc:
             raise StoreError(f"{self.path} is not a readable SQLite database ({exc}); move it away") from None
         return conn
+
+    def _connect_readonly(self) -> sqlite3.Connection:
+        """A read-only connection. A WAL store in a folder we cannot write (no ``-shm`` file can be
+        made) is opened ``immutable`` when it has no pending ``-wal`` content, which is the state a
+        finished build leaves; otherwise the error says to copy it somewhere writable."""
+        uri = self.path.resolve().as_uri()
+        conn = sqlite3.connect(f"{uri}?mode=ro", uri=True, isolation_level=None, timeout=30.0)
+        try:
+            conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+            return conn
+        except sqlite3.OperationalError:
+            conn.close()
+        wal = self.path.with_name(self.path.name + "-wal")
+        if wal.is_file() and wal.stat().st_size > 0:
+            raise StoreError(
+                f"{self.path} has unfinished writes (-wal file) in a folder robnas cannot write; "
+                "copy the database with its -wal file to a writable folder and read it there"
+            )
+        conn = sqlite3.connect(f"{uri}?immutable=1", uri=True, isolation_level=None, timeout=30.0)
+        conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+        return conn
+
+    def _refuse_foreign(self, conn: sqlite3.Connection) -> None:
+        """Refuse an SQLite file of another application before anything is written to it."""
+        app = int(conn.execute("PRAGMA application_id").fetchone()[0])
+        tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+        if tables and app != APPLICATION_ID and "schema_version" not in tables:
+            conn.close()
+            raise StoreError(
+                f"{self.path} is an SQLite database of another application, not a robnas results store; "
+                "it was left unchanged; give another --out path"
+            )
 
     def close(self) -> None:
         """Close the connection (the file stays consistent whether or not this is called)."""
@@ -231,13 +273,30 @@ class ResultStore:
         """``BEGIN IMMEDIATE ... COMMIT``; rolled back on any exception."""
         if self.readonly:
             raise StoreError(f"{self.path} was opened read-only")
-        self._conn.execute("BEGIN IMMEDIATE")
+        try:
+            self._conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.DatabaseError as exc:
+            raise self._write_error(exc) from None
         try:
             yield self._conn
-        except BaseException:
-            self._conn.execute("ROLLBACK")
+        except BaseException as exc:
+            with suppress(sqlite3.DatabaseError):  # SQLite may have rolled back already (full disk)
+                self._conn.execute("ROLLBACK")
+            if isinstance(exc, sqlite3.OperationalError) or type(exc) is sqlite3.DatabaseError:
+                raise self._write_error(exc) from None
             raise
-        self._conn.execute("COMMIT")
+        try:
+            self._conn.execute("COMMIT")
+        except sqlite3.DatabaseError as exc:
+            with suppress(sqlite3.DatabaseError):
+                self._conn.execute("ROLLBACK")
+            raise self._write_error(exc) from None
+
+    def _write_error(self, exc: sqlite3.DatabaseError) -> StoreError:
+        """One line for a failed write (full disk, read-only file or folder, I/O error, lock)."""
+        return StoreError(
+            f"cannot write to the results database {self.path}: {exc}; nothing of this job was kept"
+        )
 
     # ------------------------------------------------------------------ schema
     def schema_version(self) -> int:

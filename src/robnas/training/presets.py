@@ -18,6 +18,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
@@ -49,10 +50,16 @@ class TrainPreset:
     description: str = field(default="", compare=False)
 
     def __post_init__(self) -> None:
-        if self.epochs < 1 or self.batch_size < 1:
-            raise ConfigError(f"epochs and batch_size must be >= 1, got {self.epochs} and {self.batch_size}")
-        if not self.lr > 0:
-            raise ConfigError(f"the learning rate must be positive, got {self.lr}")
+        # Values come from YAML and the command line: PyYAML reads `lr: 1e-3` as the *string*
+        # "1e-3" (YAML 1.1 wants a dot), so numbers written as text are accepted and converted;
+        # everything else is checked here, before any job starts, with one line per problem.
+        for name, (lo, hi) in _INT_RANGES.items():
+            object.__setattr__(self, name, _as_int(getattr(self, name), name, lo, hi))
+        for name, (lo, hi, open_lo) in _FLOAT_RANGES.items():
+            object.__setattr__(self, name, _as_float(getattr(self, name), name, lo, hi, open_lo))
+        for name in ("nesterov", "augment"):
+            if not isinstance(getattr(self, name), bool):
+                raise ConfigError(f"training: {name} must be true or false, got {getattr(self, name)!r}")
         if self.schedule not in SCHEDULES:
             raise ConfigError(f"unknown schedule {self.schedule!r}; choose from {', '.join(SCHEDULES)}")
 
@@ -65,6 +72,56 @@ class TrainPreset:
 
     def objective_params(self) -> dict[str, Any]:
         return {"eps": self.eps, "step_size": self.step_size, "steps": self.steps, "beta": self.beta}
+
+
+_INT_RANGES: dict[str, tuple[int, int]] = {
+    "epochs": (1, 100_000),
+    "batch_size": (1, 1 << 20),
+    "steps": (0, 10_000),
+    "C": (1, 4096),
+    "N": (1, 256),
+}
+"""Integer fields and their accepted ranges (the upper bounds refuse absurd values that would
+only end in an out-of-memory error)."""
+
+_FLOAT_RANGES: dict[str, tuple[float, float, bool]] = {
+    "lr": (0.0, 1e12, True),
+    "momentum": (0.0, 1.0, False),
+    "weight_decay": (0.0, 1.0, False),
+    "eps": (0.0, 1.0, False),
+    "step_size": (0.0, 1.0, False),
+    "beta": (0.0, 1e6, False),
+}
+"""Float fields: ``(low, high, low excluded)``; epsilons and step sizes are in pixel units here."""
+
+
+def _as_int(value: Any, name: str, lo: int, hi: int) -> int:
+    v = value
+    if isinstance(v, str):
+        try:
+            v = int(v.strip())
+        except ValueError:
+            raise ConfigError(f"training: {name} must be a whole number, got {value!r}") from None
+    if isinstance(v, float) and v.is_integer():
+        v = int(v)
+    if isinstance(v, bool) or not isinstance(v, int):
+        raise ConfigError(f"training: {name} must be a whole number, got {value!r}")
+    if not lo <= v <= hi:
+        raise ConfigError(f"training: {name} must lie between {lo} and {hi}, got {v}")
+    return v
+
+
+def _as_float(value: Any, name: str, lo: float, hi: float, open_lo: bool) -> float:
+    if isinstance(value, bool):
+        raise ConfigError(f"training: {name} must be a number, got {value!r}")
+    try:
+        v = float(value.strip() if isinstance(value, str) else value)
+    except (TypeError, ValueError):
+        raise ConfigError(f"training: {name} must be a number, got {value!r}") from None
+    if not math.isfinite(v) or v > hi or v < lo or (open_lo and v == lo):
+        low = f"above {lo:g}" if open_lo else f"at least {lo:g}"
+        raise ConfigError(f"training: {name} must be {low} and at most {hi:g}, got {value!r}")
+    return v
 
 
 PRESETS: dict[str, TrainPreset] = {
