@@ -24,6 +24,16 @@ def _eps(value: float, what: str) -> float:
     return value / 255
 
 
+def _option_value(text: str) -> object:
+    """``--option`` values: JSON (numbers, true/false, null, lists), else the plain string;
+    lists become tuples (``objectives=["acc","rob"]``)."""
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError:
+        return text
+    return tuple(value) if isinstance(value, list) else value
+
+
 @app.command("search")
 def search_cmd(
     space: str = typer.Option("nb201", "--space", help="Search space: nb201 or darts."),
@@ -40,9 +50,17 @@ def search_cmd(
         5000, "--n-train", help="Images of the training split used (halved into train/val); 0 = all."
     ),
     order: str = typer.Option(
-        "first", "--order", help="Architecture gradient: first or second (unrolled) order."
+        "auto",
+        "--order",
+        help="Architecture gradient: first, second (unrolled) or auto (the method's own: e2rnas second).",
+    ),
+    hessian: str = typer.Option(
+        "finite-difference", "--hessian", help="Second order: finite-difference (DARTS) or exact."
     ),
     gamma: float = typer.Option(None, "--gamma", help="Weight of the DSRNA robustness term."),
+    option: list[str] = typer.Option(
+        None, "--option", help="A method option KEY=VALUE, e.g. size_budget=0.05 (repeatable)."
+    ),
     eps: float = typer.Option(None, "--eps", help="Epsilon of the method's attack or bound, in 1/255 units."),
     exclude_none: bool = typer.Option(
         False, "--exclude-none", help="NB201: never derive 'none' (DARTS' rule)."
@@ -69,9 +87,14 @@ def search_cmd(
             raise ConfigError(f"--gamma applies to dsrna-cb and dsrna-jacobian, not {method}")
         options["gamma"] = gamma
     if eps is not None:
-        if method in ("darts", "dsrna-jacobian"):
-            raise ConfigError(f"--eps applies to dsrna-cb, e2rnas and darts-at, not {method}")
+        if method not in ("e2rnas", "darts-at"):
+            raise ConfigError(f"--eps applies to e2rnas and darts-at, not {method}")
         options["eps"] = _eps(eps, "--eps")
+    for item in option or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"--option takes KEY=VALUE, got {item!r}")
+        options[key.strip()] = _option_value(value.strip())
     cfg = SearchConfig(
         space=space,
         method=method,
@@ -83,6 +106,7 @@ def search_cmd(
         seed=seed,
         n_train=n_train or None,
         order=order,
+        hessian=hessian,
         exclude_none=exclude_none,
         method_options=options,
         device=device,
@@ -132,6 +156,12 @@ def eval_cmd(
     layers: int = typer.Option(5, "--layers", help="DARTS genotypes: cells."),
     n_train: int = typer.Option(2000, "--n-train", help="DARTS genotypes: training images."),
     n_test: int = typer.Option(500, "--n-test", help="DARTS genotypes: test images attacked."),
+    adversarial: bool = typer.Option(False, "--adv", help="DARTS genotypes: PGD-7 adversarial training."),
+    attacks: str = typer.Option(
+        "pgd", "--attacks", help="DARTS genotypes: attacks at --eps, comma-separated (pgd = PGD-20)."
+    ),
+    eps: float = typer.Option(8.0, "--eps", help="DARTS genotypes: epsilon in 1/255 units."),
+    drop_path: float = typer.Option(0.0, "--drop-path", help="DARTS genotypes: drop-path probability."),
     seed: int = typer.Option(0, "--seed"),
     device: str = device_option(),
     root: str = typer.Option(None, "--root", help="Data root (datasets and benchmark files)."),
@@ -156,6 +186,10 @@ def eval_cmd(
             epochs=epochs,
             n_train=n_train,
             n_test=n_test,
+            eps=_eps(eps, "--eps"),
+            adversarial=adversarial,
+            attacks=tuple(a.strip() for a in attacks.split(",") if a.strip()),
+            drop_path=drop_path,
             seed=seed,
             device=auto_device(device),
             root=root,
@@ -165,7 +199,14 @@ def eval_cmd(
             echo_json(res)
             return
         m = res["robustness"].get("metrics", {})
-        console.print(f"{found}\nparams {res['params']}; " + ", ".join(f"{k} {v:.3f}" for k, v in m.items()))
+        extra = (
+            f"; certified log10 radius {res['certified_log10_radius']:.2f}"
+            if "certified_log10_radius" in res
+            else ""
+        )
+        console.print(
+            f"{found}\nparams {res['params']}; " + ", ".join(f"{k} {v:.3f}" for k, v in m.items()) + extra
+        )
         return
     res = lookup_nb201(found, root)
     if as_json:

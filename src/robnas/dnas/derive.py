@@ -35,7 +35,7 @@ def derive_nb201(alpha: Tensor, exclude_none: bool = False) -> Arch:
     return Arch(tuple(int(i) for i in a.argmax(dim=1)))  # type: ignore[arg-type]
 
 
-def _derive_cell(alpha: Tensor) -> tuple[tuple[str, int], ...]:
+def _derive_cell(alpha: Tensor, exclude_none: bool = True) -> tuple[tuple[str, int], ...]:
     w = torch.softmax(torch.as_tensor(alpha).detach().float(), dim=-1)
     none = DARTS_OPS.index("none")
     gene: list[tuple[str, int]] = []
@@ -43,7 +43,8 @@ def _derive_cell(alpha: Tensor) -> tuple[tuple[str, int], ...]:
     for i in range(STEPS):
         n = 2 + i
         block = w[start : start + n].clone()
-        block[:, none] = float("-inf")
+        if exclude_none:
+            block[:, none] = float("-inf")
         best_w, best_op = block.max(dim=1)
         order = sorted(range(n), key=lambda j: -float(best_w[j]))[:2]
         for j in sorted(order):
@@ -52,7 +53,10 @@ def _derive_cell(alpha: Tensor) -> tuple[tuple[str, int], ...]:
     return tuple(gene)
 
 
-def derive_darts(alpha_normal: Tensor, alpha_reduce: Tensor) -> Genotype:
-    """DARTS' genotype rule (top-2 inputs per node, best non-``none`` operation per input)."""
+def derive_darts(alpha_normal: Tensor, alpha_reduce: Tensor, exclude_none: bool = True) -> Genotype:
+    """DARTS' genotype rule (top-2 inputs per node, best non-``none`` operation per input);
+    ``exclude_none=False`` ranks and picks operations with ``none`` included."""
     concat = tuple(range(2, 2 + STEPS))
-    return Genotype(_derive_cell(alpha_normal), concat, _derive_cell(alpha_reduce), concat)
+    return Genotype(
+        _derive_cell(alpha_normal, exclude_none), concat, _derive_cell(alpha_reduce, exclude_none), concat
+    )
