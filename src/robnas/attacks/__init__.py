@@ -5,9 +5,11 @@ Pixels are in [0, 1] and epsilons are floats in pixel units (``8 / 255``); model
 registry; ``attack(model, x, y)`` returns adversarial examples.
 """
 
-from robnas.attacks.apgd import APGD, APGDDLR, APGDT, apgd_checkpoints
-from robnas.attacks.autoattack import AutoAttack, AutoAttackPlus, AutoAttackRand
+from typing import TYPE_CHECKING
+
+from robnas._lazy import lazy_attributes
 from robnas.attacks.base import (
+    ATTACKS,
     Attack,
     MissingGradientWarning,
     available_attacks,
@@ -20,12 +22,38 @@ from robnas.attacks.base import (
 )
 from robnas.attacks.checks import MaskingCheck, run_checks
 from robnas.attacks.corruptions import CORRUPTIONS, available_corruptions, corrupt
-from robnas.attacks.ensemble import Ensemble
 from robnas.attacks.evaluate import RobustnessResult, eps_label, evaluate_corruptions, evaluate_robustness
-from robnas.attacks.fab import FAB, FABT
-from robnas.attacks.fgsm import FGSM
-from robnas.attacks.pgd import PGD
-from robnas.attacks.square import Square, SquareRescaled, p_schedule
+
+if TYPE_CHECKING:
+    from robnas.attacks.apgd import APGD, APGDDLR, APGDT, apgd_checkpoints
+    from robnas.attacks.autoattack import AutoAttack, AutoAttackPlus, AutoAttackRand
+    from robnas.attacks.ensemble import Ensemble
+    from robnas.attacks.fab import FAB, FABT
+    from robnas.attacks.fgsm import FGSM
+    from robnas.attacks.pgd import PGD
+    from robnas.attacks.square import Square, SquareRescaled, p_schedule
+
+# the attacks themselves are imported when first used (the registry lists them without importing)
+__getattr__, __dir__ = lazy_attributes(
+    __name__,
+    {
+        "APGD": "robnas.attacks.apgd",
+        "APGDDLR": "robnas.attacks.apgd",
+        "APGDT": "robnas.attacks.apgd",
+        "apgd_checkpoints": "robnas.attacks.apgd",
+        "AutoAttack": "robnas.attacks.autoattack",
+        "AutoAttackPlus": "robnas.attacks.autoattack",
+        "AutoAttackRand": "robnas.attacks.autoattack",
+        "FAB": "robnas.attacks.fab",
+        "FABT": "robnas.attacks.fab",
+        "SquareRescaled": "robnas.attacks.square",
+        "Ensemble": "robnas.attacks.ensemble",
+        "FGSM": "robnas.attacks.fgsm",
+        "PGD": "robnas.attacks.pgd",
+        "Square": "robnas.attacks.square",
+        "p_schedule": "robnas.attacks.square",
+    },
+)
 
 __all__ = [
     "APGD",
@@ -38,6 +66,7 @@ __all__ = [
     "AutoAttackRand",
     "MissingGradientWarning",
     "SquareRescaled",
+    "ATTACKS",
     "CORRUPTIONS",
     "FGSM",
     "PGD",
