@@ -129,7 +129,7 @@ def _dynamic(model: nn.Module, x: Tensor) -> MaskingCheck:
         ):
             calls += 1
 
-    sys.settrace(tracer)  # type: ignore[arg-type]
+    sys.settrace(tracer)
     try:
         model(x)
     finally:
