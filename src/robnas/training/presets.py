@@ -23,7 +23,7 @@ from typing import Any
 
 from robnas.errors import ConfigError
 
-SCHEDULES = ("onecycle", "cosine", "constant")
+SCHEDULES = ("onecycle", "onecycle-torch", "cosine", "constant")
 
 
 @dataclass(frozen=True)
@@ -71,7 +71,7 @@ PRESETS: dict[str, TrainPreset] = {
     p.name: p
     for p in (
         TrainPreset(
-            "nasrobbench201", "pgd-at", epochs=50, batch_size=256, lr=0.1, schedule="onecycle",
+            "nasrobbench201", "pgd-at", epochs=50, batch_size=256, lr=0.1, schedule="onecycle-torch",
             eps=8 / 255, step_size=2 / 255, steps=7,
             description="NAS-RobBench-201: PGD-7 AT at 8/255, 50 epochs, SGD 0.9, wd 5e-4, one-cycle to 0.1",
         ),
@@ -85,7 +85,7 @@ PRESETS: dict[str, TrainPreset] = {
             description="Wong et al. 2020: FGSM with random start at 8/255, step 10/255, 15 epochs",
         ),
         TrainPreset(
-            "trades", "trades", epochs=50, batch_size=256, lr=0.1, schedule="onecycle",
+            "trades", "trades", epochs=50, batch_size=256, lr=0.1, schedule="onecycle-torch",
             eps=8 / 255, step_size=2 / 255, steps=10, beta=6.0,
             description="TRADES (beta 6, PGD-10 at 8/255), otherwise as nasrobbench201",
         ),
