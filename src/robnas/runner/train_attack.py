@@ -12,6 +12,8 @@ For a job (architecture, seed) under a protocol it
 4. computes the configured measures at initialisation (:mod:`robnas.measures`) on one batch.
 
 Metric names follow the benchmarks: ``digits/clean``, ``digits/pgd@8``, ``digits/fog#3``,
+``digits/pgd-k20@8`` (an attack with settings from the configuration, see
+:class:`robnas.runner.config.AttackPlan`),
 ``digits/params``, ``digits/flops``, ``digits/train-seconds``, ``digits/train-accuracy``,
 ``digits/<measure>``.
 """
@@ -71,8 +73,18 @@ def check(config: Any) -> None:
             f"settings: preset, examples, {', '.join(sorted(known))}"
         )
     preset.replace(**training)  # validates values
-    for name in config.attacks:
-        canonical_attack_name(name)
+    from robnas.attacks import get_attack
+    from robnas.runner.config import attack_plans
+
+    for plan in attack_plans(config.attacks):
+        canonical_attack_name(plan.name)
+        try:
+            get_attack(plan.name, eps=plan.eps[0] / 255, **plan.kwargs())
+        except TypeError:
+            raise ConfigError(
+                f"build config: attacks.{plan.name}: this attack does not take the setting(s) "
+                f"{sorted(plan.settings)}"
+            ) from None
     corr = set(available_corruptions())
     for name in config.corruptions:
         if name not in corr:
@@ -166,12 +178,14 @@ def run(job: Job, device: str) -> dict[str, float]:
 
     model.eval()
     clean = None
-    for name, eps_list in (spec.get("attacks") or {}).items():
-        canonical = _canonical(name)
+    from robnas.runner.config import attack_plans
+
+    for plan in attack_plans(spec.get("attacks") or {}):
+        canonical, eps_list = _canonical(plan.name), plan.eps
         res = evaluate_robustness(
             model,
             test_ds,
-            [canonical],
+            [(canonical, plan.kwargs())],
             [e / 255 for e in eps_list],
             n=n_eval,
             batch_size=batch,
@@ -183,7 +197,7 @@ def run(job: Job, device: str) -> dict[str, float]:
         by_eps = res.accuracy[canonical]
         for eps in eps_list:
             key = min(by_eps, key=lambda e, target=eps / 255: abs(e - target))
-            out[f"{prefix}{canonical}@{_eps(eps)}"] = float(by_eps[key])
+            out[prefix + plan.metric(canonical, eps)] = float(by_eps[key])
     out[prefix + "clean"] = float(
         clean if clean is not None else _clean_accuracy(model, test_ds, n_eval, batch, device)
     )
@@ -213,7 +227,3 @@ def _canonical(name: str) -> str:
     from robnas.attacks import canonical_attack_name
 
     return canonical_attack_name(name)
-
-
-def _eps(e: float) -> str:
-    return str(int(e)) if float(e).is_integer() else f"{e:g}"
