@@ -29,7 +29,7 @@ from robnas.training.objectives import (
     get_objective,
     register_objective,
 )
-from robnas.training.presets import PRESETS, TrainPreset, available_presets, get_preset
+from robnas.training.presets import PRESETS, TrainPreset, available_presets, default_val_fraction, get_preset
 
 __all__ = [
     "CHECKPOINT",
@@ -47,6 +47,7 @@ __all__ = [
     "TrainPreset",
     "available_objectives",
     "available_presets",
+    "default_val_fraction",
     "get_objective",
     "get_preset",
     "load_checkpoint",
