@@ -75,10 +75,12 @@ def main() -> pd.DataFrame:
             sys.exit(f"{path} not found: run `robnas build {config}` first")
         store = ResultStore(path, readonly=True)
         (protocol,) = store.protocols()
+        values = {m: store.seed_means(m, protocol) for m in {m for m, _, _ in pairs}}
+        # the architectures whose jobs finished (every metric present), the same for every pair
+        uids = sorted(set.intersection(*(set(v) for v in values.values())))
         for metric, source, column in pairs:
-            ours = store.seed_means(metric, protocol)
+            ours = values[metric]
             bench = get_source(source).values(column)
-            uids = sorted(ours)
             a = np.array([ours[u] for u in uids])
             b = np.array([bench[u] for u in uids], dtype=float)
             tau, lo, hi = tau_with_interval(a, b)

@@ -7,7 +7,7 @@ proportion to how architectures are spread along it (a few of the worst, degener
 included), which is what a rank correlation over "the space" measures; it is not a sample of
 the top architectures only.
 
-    PYTHONPATH=src ROBNAS_DATA=/work/shared/data python results/agreement/select.py
+    PYTHONPATH=src ROBNAS_DATA=/work/shared/data python results/agreement/choose_architectures.py
 
 prints the index lists that are written in ``results/agreement/*.yaml``.
 """
