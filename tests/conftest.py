@@ -53,3 +53,15 @@ def cli(capsys: pytest.CaptureFixture[str]):
         return code, out, err
 
     return run
+
+
+@pytest.fixture(scope="module")
+def one_thread():
+    """One torch thread for the tests of a module (tiny tensors run faster so on a shared 2-core
+    machine); use with ``pytestmark = pytest.mark.usefixtures("one_thread")``."""
+    import torch
+
+    saved = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(saved)

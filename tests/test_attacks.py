@@ -33,12 +33,7 @@ FAST = {  # small budgets so that the whole module stays fast on two CPU cores
 }
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _data(n: int = 600, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:

@@ -63,12 +63,7 @@ def prepared(arch: str = ARCHS[0], seed: int = 0, dtype: torch.dtype = torch.flo
     return net, x.to(dtype), y
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")

@@ -10,7 +10,6 @@ import csv
 from pathlib import Path
 
 import pytest
-import torch
 
 import robnas.cli.main as cli_main
 
@@ -18,12 +17,7 @@ MEASURES = "params,naswot,jacobian"
 CHEAP = ("--measures", MEASURES, "--dataset", "digits", "--batch", "8", "--C", "4", "--N", "1", "--seed", "0")
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture

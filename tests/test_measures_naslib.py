@@ -41,7 +41,6 @@ import json
 
 import numpy as np
 import pytest
-import torch
 from scipy.stats import kendalltau, spearmanr
 
 from robnas.data import load_dataset
@@ -54,12 +53,7 @@ RANKED = {"synflow": "synflow", "snip": "snip", "grad_norm": "grad_norm", "naswo
 THRESHOLD = {"synflow": 0.9, "snip": 0.7, "grad_norm": 0.7, "naswot": 0.5, "jacov": 0.5}
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")

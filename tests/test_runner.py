@@ -145,14 +145,13 @@ def test_failures_crashes_and_retries(tmp_path):
     assert store.integrity_check() == []
 
 
-def test_measures_not_available_is_reported(tmp_path, monkeypatch):
-    from robnas.runner import jobs, train_attack
+def test_unknown_measure_is_refused_before_any_job(tmp_path):
+    from robnas.runner import jobs
 
-    cfg = _cfg(tmp_path, kind="train-attack", measures=["jacobian"])
-    monkeypatch.setattr(train_attack, "_measures_api", lambda: None)
-    with pytest.raises(ConfigError, match="measures are not available"):
+    cfg = _cfg(tmp_path, kind="train-attack", measures=["jacobain"])
+    with pytest.raises(ConfigError, match="unknown measure 'jacobain' \\(did you mean jacobian\\?\\)"):
         jobs.check_kind("train-attack", cfg)
-    with pytest.raises(ConfigError, match="measures are not available"):
+    with pytest.raises(ConfigError, match="unknown measure 'jacobain'"):
         build(cfg, progress=False)
 
 

@@ -123,3 +123,65 @@ def test_summary() -> None:
     (row,) = summarise(res, tolerance=0.01)
     assert row["seeds"] == 4 and 0 <= row["share_within_tolerance"] <= 1
     assert row["q25_regret"] <= row["median_regret"] <= row["q75_regret"]
+
+
+def _reference_re(values: np.ndarray, budget: int, seed: int) -> list[int]:
+    """Regularised evolution written plainly on ``Arch`` objects (population 20, sample 5)."""
+    import random
+    from collections import deque
+
+    from robnas.search import BudgetExhausted
+    from robnas.spaces.nb201 import random_arch
+
+    oracle, rng = Oracle(values, budget), random.Random(seed)
+    population: deque = deque()
+    try:
+        while len(population) < 20:
+            a = random_arch(rng)
+            population.append((a, oracle.query(a)))
+        while True:
+            parent = max(rng.sample(list(population), 5), key=lambda p: p[1])[0]
+            nbrs = [parent.with_op(p, o) for p in range(6) for o in range(5) if o != parent.ops[p]]
+            child = rng.choice(nbrs)
+            population.append((child, oracle.query(child)))
+            population.popleft()
+    except BudgetExhausted:
+        return [u for u, _ in oracle.history]
+
+
+@pytest.mark.parametrize("seed", [0, 3])
+def test_fast_regularised_evolution_is_the_plain_algorithm(seed: int) -> None:
+    """The code-based loop queries exactly what the plain Arch version queries, in order."""
+    v = landscape(5)
+    assert run_search("re", v, budget=400, seed=seed).queried == _reference_re(v, 400, seed)
+
+
+def test_mutate_draws_like_choice_over_neighbours() -> None:
+    import random
+
+    from robnas.search.evolution import mutate_code
+
+    for index in (0, 6111, 15624, 777):
+        a = Arch.from_index(index)
+        r1, r2, r3 = random.Random(index), random.Random(index), random.Random(index)
+        for _ in range(30):
+            expected = r1.choice(a.neighbours())
+            assert a.mutate(r2) == expected
+            assert mutate_code(a.code, r3) == expected.code
+
+
+def test_stall_is_counted_in_a_row() -> None:
+    """A search that only revisits known classes stops after max_repeats repeats in a row."""
+    from robnas.search import BudgetExhausted
+
+    oracle = Oracle(landscape(2), budget=10, max_repeats=5)
+    a = Arch.from_index(6111)
+    oracle.query(a)
+    for _ in range(5):
+        oracle.query(a)
+    oracle.query(Arch.from_index(0) if Arch.from_index(0).uid != a.uid else Arch.from_index(1))
+    for _ in range(5):  # the count restarts after a new class
+        oracle.query(a)
+    with pytest.raises(BudgetExhausted, match="in a row"):
+        oracle.query(a)
+    assert oracle.stalled and oracle.used == 2

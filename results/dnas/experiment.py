@@ -24,14 +24,15 @@ SETTINGS = dict(space="nb201", dataset="cifar10", epochs=3, C=8, N=1, batch_size
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
-    ap.add_argument("--methods", nargs="+", default=["darts", "e2rnas", "dsrna-jacobian"])
+    ap.add_argument("--methods", nargs="+", default=["darts", "e2rnas", "dsrna-jacobian", "dsrna-cb"])
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--root", default=None)
+    ap.add_argument("--runs", default="runs", help="folder of the runs under results/dnas")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     for seed in args.seeds:
         for method in args.methods:
-            out = HERE / "runs" / f"{method}-s{seed}"
+            out = HERE / args.runs / f"{method}-s{seed}"
             if (out / "result.json").is_file():
                 print(f"{out.name}: done", flush=True)
                 continue

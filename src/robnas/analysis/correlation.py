@@ -15,6 +15,7 @@ import pandas as pd
 from scipy import stats
 
 from robnas.benchmarks import frame
+from robnas.errors import ConfigError
 
 
 @dataclass
@@ -74,5 +75,5 @@ def correlate(
     """Rank correlations between ``SOURCE:METRIC`` columns, e.g. ``["nasrobbench201:cifar10/pgd@8",
     "jung2023:cifar10/pgd@8"]`` (Jung et al., ICLR 2023; Wu et al., ICLR 2024)."""
     if len(specs) < 2:
-        raise ValueError("correlate needs at least two SOURCE:METRIC columns")
+        raise ConfigError("correlate needs at least two SOURCE:METRIC columns")
     return rank_correlations(frame(specs, root=root, unique=unique))

@@ -11,6 +11,7 @@ from functools import cache
 
 import numpy as np
 
+from robnas.errors import ConfigError
 from robnas.spaces.nb201 import NUM_ARCHS, Arch
 
 NUM_CLASSES: dict[str, int] = {"cifar10": 10, "cifar100": 100, "imagenet16-120": 120}
@@ -30,7 +31,7 @@ def count_params(arch: Arch | str | int, num_classes: int = 10, channels: int = 
 
 def _check(dataset: str) -> None:
     if dataset not in NUM_CLASSES:
-        raise ValueError(f"unknown dataset {dataset!r}; datasets are {', '.join(NUM_CLASSES)}")
+        raise ConfigError(f"unknown dataset {dataset!r}; datasets are {', '.join(NUM_CLASSES)}")
 
 
 @cache

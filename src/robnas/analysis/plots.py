@@ -13,30 +13,77 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 
-def _save(fig: plt.Figure, out: str | os.PathLike[str]) -> Path:
+def save_figure(fig: plt.Figure, out: str | os.PathLike[str], **kwargs: object) -> Path:
+    """Write ``fig`` to exactly ``out`` and close it; :class:`~robnas.errors.DataError` for a path
+    that cannot be written (a folder, a full disk, a read-only place).
+
+    The format follows the file's extension, PNG when it has none that matplotlib knows. It is
+    always passed explicitly: without it matplotlib appends ``.png`` to a name that has no
+    extension, so ``-o /dev/full`` would have written ``/dev/full.png``.
+    """
+    from robnas.errors import DataError
+
     path = Path(out)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=130, bbox_inches="tight")
-    plt.close(fig)
+    ext = path.suffix[1:].lower()
+    fmt = ext if ext in fig.canvas.get_supported_filetypes() else "png"
+    try:
+        if path.is_dir():
+            raise DataError(f"{path} is a folder; give a file name such as {path / 'plot.png'}")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fig.savefig(path, format=fmt, **kwargs)  # type: ignore[arg-type]
+    except OSError as exc:
+        raise DataError(f"cannot write the figure {path}: {exc.strerror or exc}") from None
+    finally:
+        plt.close(fig)
     return path
 
 
-def heatmap(matrix: pd.DataFrame, out: str | os.PathLike[str], title: str = "") -> Path:
-    """A labelled heat-map of a square correlation matrix (values in [-1, 1])."""
-    k = len(matrix)
-    fig, ax = plt.subplots(figsize=(2.2 + 0.9 * k, 1.6 + 0.8 * k))
-    im = ax.imshow(matrix.to_numpy(dtype=float), vmin=-1, vmax=1, cmap="RdBu_r")
-    ax.set_xticks(range(k), matrix.columns, rotation=45, ha="right", fontsize=8)
-    ax.set_yticks(range(k), matrix.index, fontsize=8)
-    for i in range(k):
-        for j in range(k):
-            v = matrix.iat[i, j]
-            if np.isfinite(v):
-                ax.text(j, i, f"{v:.2f}", ha="center", va="center", fontsize=7)
-    fig.colorbar(im, ax=ax, shrink=0.8)
+def _save(fig: plt.Figure, out: str | os.PathLike[str]) -> Path:
+    return save_figure(fig, out, dpi=130, bbox_inches="tight")
+
+
+def heatmap_figure(
+    matrix: pd.DataFrame,
+    title: str = "",
+    label: str = "",
+    fmt: str = ".2f",
+    columns: list[str] | None = None,
+) -> plt.Figure:
+    """The one heat-map of robnas: a (rows x columns) table of correlations in [-1, 1], each value
+    written in its cell (NaN cells left blank), a diverging colour scale centred on 0.
+
+    ``label`` names the colour bar, ``fmt`` formats the cell values (``"+.2f"`` shows signs),
+    ``columns`` replaces the column labels (e.g. shortened metric names).
+    """
+    values = matrix.to_numpy(dtype=float)
+    n_rows, n_cols = values.shape
+    fig, ax = plt.subplots(figsize=(2.4 + 0.8 * n_cols, 1.4 + 0.42 * n_rows))
+    im = ax.imshow(values, vmin=-1, vmax=1, cmap="RdBu_r", aspect="auto")
+    ax.set_xticks(
+        range(n_cols), columns or [str(c) for c in matrix.columns], rotation=45, ha="right", fontsize=8
+    )
+    ax.set_yticks(range(n_rows), [str(r) for r in matrix.index], fontsize=8)
+    for i in range(n_rows):
+        for j in range(n_cols):
+            if np.isfinite(values[i, j]):
+                ax.text(j, i, format(values[i, j], fmt), ha="center", va="center", fontsize=7)
+    fig.colorbar(im, ax=ax, shrink=0.8, label=label)
     if title:
-        ax.set_title(title)
-    return _save(fig, out)
+        ax.set_title(title, fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+def heatmap(
+    matrix: pd.DataFrame,
+    out: str | os.PathLike[str],
+    title: str = "",
+    label: str = "",
+    fmt: str = ".2f",
+    columns: list[str] | None = None,
+) -> Path:
+    """:func:`heatmap_figure` written to ``out`` (PNG)."""
+    return _save(heatmap_figure(matrix, title, label, fmt, columns), out)
 
 
 def scatter(df: pd.DataFrame, x: str, y: str, out: str | os.PathLike[str], title: str = "") -> Path:

@@ -21,6 +21,7 @@ import base64
 import html
 import io
 import os
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -28,6 +29,7 @@ import numpy as np
 import pandas as pd
 
 from robnas.benchmarks.metrics import parse_metric
+from robnas.errors import ConfigError
 from robnas.spaces.nb201 import Arch
 
 BOOKKEEPING = ("train-seconds", "train-accuracy", "train-loss")
@@ -73,7 +75,7 @@ def summarise_protocols(db: str | os.PathLike[str], dataset: str | None = None) 
     with ResultStore(db, readonly=True) as store:
         protocols = store.protocols()
     if not protocols:
-        raise ValueError(f"the results store {db} holds no results yet; run `robnas build` first")
+        raise ConfigError(f"the results store {db} holds no results yet; run `robnas build` first")
     return {p: summarise_store(db, dataset, protocol=p) for p in protocols}
 
 
@@ -106,15 +108,17 @@ def summarise_store(
     df = store.query(protocol=chosen or None)
     df = df[~df["metric"].map(is_timing)]
     if df.empty:
-        raise ValueError(f"the results store {db} holds no results yet; run `robnas build` first")
+        raise ConfigError(f"the results store {db} holds no results yet; run `robnas build` first")
     datasets = sorted(df["dataset"].unique())
     if dataset is None:
         if len(datasets) > 1:
-            raise ValueError(f"the store holds several datasets ({', '.join(datasets)}); choose one")
+            raise ConfigError(f"the store holds several datasets ({', '.join(datasets)}); choose one")
         dataset = datasets[0]
     df = df[df["dataset"] == dataset]
     if df.empty:
-        raise ValueError(f"the store holds no results for dataset {dataset!r} (it has {', '.join(datasets)})")
+        raise ConfigError(
+            f"the store holds no results for dataset {dataset!r} (it has {', '.join(datasets)})"
+        )
     seeds = int(df["seed"].nunique())
     wide = df.pivot_table(index="uid", columns="metric", values="value", aggfunc="mean")
     wide.columns = [_short(c) for c in wide.columns]
@@ -217,6 +221,12 @@ def _plots(summary: BuildSummary) -> dict[str, str]:
             by_attack.setdefault(m.name, []).append((m.epsilon or 0.0, c))
         for name, pts in by_attack.items():
             pts.sort()
+            if len(pts) == 1:  # one epsilon: a point with its min-max range, not a line from 0
+                e, c = pts[0]
+                mean = float(t[c].mean())
+                yerr = [[mean - float(t[c].min())], [float(t[c].max()) - mean]]
+                ax.errorbar([e], [mean], yerr=yerr, fmt="D", capsize=4, label=f"{name} (one epsilon)")
+                continue
             eps = [0.0] + [e for e, _ in pts]
             curve = t[["clean"] + [c for _, c in pts]]
             ax.plot(eps, curve.mean(), marker="o", label=name)
@@ -240,28 +250,25 @@ def _plots(summary: BuildSummary) -> dict[str, str]:
     if not corr.empty:
         mat = corr.pivot(index="measure", columns="target", values="kendall_tau")
         mat = mat[[c for c in summary.targets() if c in mat]]
-        fig, ax = plt.subplots(figsize=(1.4 + 1.1 * mat.shape[1], 0.8 + 0.38 * mat.shape[0]))
-        im = ax.imshow(mat.values.astype(float), cmap="RdBu_r", vmin=-1, vmax=1, aspect="auto")
-        ax.set_xticks(range(mat.shape[1]), mat.columns, rotation=30, ha="right", fontsize=8)
-        ax.set_yticks(range(mat.shape[0]), mat.index, fontsize=8)
-        for i in range(mat.shape[0]):
-            for j in range(mat.shape[1]):
-                v = mat.values[i, j]
-                if np.isfinite(v):
-                    ax.text(j, i, f"{v:+.2f}", ha="center", va="center", fontsize=7)
-        fig.colorbar(im, ax=ax, label="Kendall tau")
-        out["measure_heatmap"] = _png(fig)
+        from robnas.analysis.plots import heatmap_figure
+
+        out["measure_heatmap"] = _png(heatmap_figure(mat, label="Kendall tau", fmt="+.2f"))
     return out
 
 
 # ---------------------------------------------------------------------- HTML
+# Tables sit in a box that scrolls sideways (a build with many metrics has dozens of columns;
+# they never widen the page), headers wrap, architecture strings do not; plots take the full width.
 _CSS = """
 body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;max-width:1100px;margin:2em auto;
 color:#222;padding:0 1em}h1{font-size:1.6em}h2{font-size:1.2em;margin-top:2em;border-bottom:1px solid #ddd}
-table{border-collapse:collapse;font-size:.85em}td,th{padding:3px 8px;border-bottom:1px solid #eee;
-text-align:right}th{background:#f6f6f6}td.l,th.l{text-align:left;font-family:monospace;font-size:.95em}
-.grid{display:flex;flex-wrap:wrap;gap:1em}.grid figure{margin:0}figcaption{font-size:.8em;color:#555;
-max-width:560px}.note{color:#555;font-size:.9em}.best{background:#fff4e5}
+.scroll{overflow-x:auto;max-width:100%}
+table{border-collapse:collapse;font-size:.8em}td,th{padding:3px 6px;border-bottom:1px solid #eee;
+text-align:right;white-space:nowrap}th{background:#f6f6f6;white-space:normal;vertical-align:bottom}
+td.l,th.l{text-align:left;font-family:monospace;font-size:.95em}
+.plots figure{margin:1em 0}.plots img{width:100%;height:auto}figcaption{font-size:.85em;color:#555}
+.note{color:#555;font-size:.9em}.warn{background:#fff4e5;border-left:4px solid #e69500;padding:.5em 1em}
+.best{background:#fff4e5}dl.env dt{font-weight:bold;margin-top:.4em}dl.env dd{margin-left:1.5em}
 """
 
 
@@ -273,13 +280,71 @@ def _table_html(df: pd.DataFrame, left: tuple[str, ...] = ("arch",), highlight: 
         for c in df.columns:
             v = row[c]
             if isinstance(v, float | np.floating):
-                text = "" if not np.isfinite(v) else (f"{v:,.0f}" if abs(v) >= 1000 else f"{v:.3f}")
+                f = float(v)
+                text = "" if not np.isfinite(f) else (f"{f:,.0f}" if abs(f) >= 1000 else f"{f:.3f}")
             else:
                 text = str(v)
             cells.append(f'<td class="{"l" if c in left else ""}">{html.escape(text)}</td>')
         cls = ' class="best"' if highlight is not None and idx == highlight else ""
         rows.append(f"<tr{cls}>{''.join(cells)}</tr>")
-    return f"<table><tr>{head}</tr>{''.join(rows)}</table>"
+    return f'<div class="scroll"><table><tr>{head}</tr>{"".join(rows)}</table></div>'
+
+
+def tau_noise_band(n: int, z: float = 1.96) -> float:
+    """Half-width of the 95% band of Kendall's tau between independent rankings of ``n`` items.
+
+    Under independence tau is approximately normal with variance 2(2n+5) / (9n(n-1)) (Kendall,
+    1938); |tau| below ``z`` standard deviations is within noise.
+    """
+    if n < 3:
+        return float("nan")
+    return z * float(np.sqrt(2 * (2 * n + 5) / (9 * n * (n - 1))))
+
+
+SMALL_N = 50
+"""Below this many architectures the report warns that its correlations are noisy."""
+
+
+def _small_n_warning(n: int) -> str:
+    band = tau_noise_band(n)
+    text = (
+        f"With n = {n} architectures, |tau| below {band:.2f} is within noise (95% band of Kendall's "
+        "tau between independent rankings)"
+    )
+    if n < SMALL_N:
+        return f'<p class="warn">{text}: too few architectures to rank the measures reliably.</p>'
+    return f'<p class="note">{text}.</p>'
+
+
+def _how_made(db: str | os.PathLike[str]) -> list[str]:
+    """ "How this report was made": protocol(s), the environments of the rows and of the report."""
+    import json
+
+    from robnas.environment import environment, format_environment
+    from robnas.store import ResultStore
+
+    store = ResultStore(db, readonly=True)
+    parts = ['<h2 id="how">How this report was made</h2>', '<dl class="env">']
+    for chash, body in store.configs().items():
+        text = json.dumps(body, sort_keys=True, indent=1)
+        parts.append(f"<dt>protocol {html.escape(str(chash))}</dt><dd><pre>{html.escape(text)}</pre></dd>")
+    rows = store.execute(
+        "SELECT environment, device, count(*), min(started), max(finished) FROM results "
+        "GROUP BY environment, device"
+    )
+    for env_text, device, count, first, last in rows:
+        env = json.loads(env_text) if env_text else None
+        when = f"{_when(first)} to {_when(last)}"
+        what = format_environment(env) if env else "not recorded (rows written before robnas recorded it)"
+        parts.append(
+            f"<dt>{count} result rows on {html.escape(str(device))}, {when}</dt><dd>{html.escape(what)}</dd>"
+        )
+    parts.append(f"<dt>this report</dt><dd>{html.escape(format_environment(environment()))}</dd></dl>")
+    return parts
+
+
+def _when(t: float | None) -> str:
+    return "?" if t is None else time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(t))
 
 
 def write_report(
@@ -313,7 +378,8 @@ def write_report(
         f'<p class="note">store <code>{html.escape(str(db))}</code> &middot; dataset <b>{s.dataset}</b>'
         f" &middot; protocol <code>{s.protocol}</code> ({html.escape(s.regime)} training)"
         f" &middot; {len(t)} architectures &middot; {s.seeds} seed(s) per architecture"
-        f" &middot; robnas {__version__}</p>",
+        f" &middot; written by robnas {__version__} on {_when(time.time())}"
+        ' (<a href="#how">how this report was made</a>: protocol, versions, CPU)</p>',
         notes,
         "<h2>Most robust architecture</h2>",
         f"<p>Index <b>{best}</b>: <code>{html.escape(Arch.from_index(best).string)}</code></p>",
@@ -322,7 +388,7 @@ def write_report(
         "in the build). <i>worst-case</i>: the minimum over attacks at the largest epsilon, per "
         "architecture. <i>corruption-mean</i>: mean over every corruption and severity.</p>",
         _table_html(ranking, left=("arch",), highlight=best),
-        '<h2>Plots</h2><div class="grid">',
+        '<h2>Plots</h2><div class="plots">',
     ]
     captions = {
         "clean_vs_robust": "Clean vs. worst-case accuracy; colour: parameters; circled: the most robust.",
@@ -342,14 +408,19 @@ def write_report(
             "<h2>How well do the measures rank the architectures?</h2>",
             '<p class="note">Rank correlation over the architectures of this build; a measure that '
             "predicts robustness has |tau| near 1 (its sign says which direction is better).</p>",
+            _small_n_warning(len(t)),
             _table_html(corr, left=("measure", "target")),
         ]
     parts += ["<h2>All accuracies</h2>", _table_html(full, left=("arch",), highlight=best)]
+    parts += _how_made(db)
     doc = f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
     doc += f"<style>{_CSS}</style></head><body>{''.join(parts)}</body></html>"
+    from robnas.checks import writing
+
     path = Path(out)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(doc, encoding="utf-8")
-    tmp.replace(path)
+    tmp = path.with_name(path.name + ".tmp")
+    with writing(path, "the report"):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp.write_text(doc, encoding="utf-8")
+        tmp.replace(path)
     return path

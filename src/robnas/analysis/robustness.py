@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from robnas.benchmarks import BenchmarkSource, Metric
+from robnas.errors import ConfigError
 
 JUNG_ATTACKS: tuple[str, ...] = ("fgsm", "pgd", "apgd-ce", "square")
 
@@ -53,7 +54,7 @@ def mean_adversarial_accuracy(
     """
     metrics = adversarial_metrics(source, dataset, attacks, max_epsilon)
     if not metrics:
-        raise ValueError(f"{source.name} has no attack metrics on {dataset} with epsilon <= {max_epsilon:g}")
+        raise ConfigError(f"{source.name} has no attack metrics on {dataset} with epsilon <= {max_epsilon:g}")
     stack = np.stack([source.values(m).astype(np.float64) for m in metrics])
     return stack.mean(axis=0), metrics
 

@@ -34,8 +34,6 @@ def plot_regret(results: dict, path: str | Path, title: str = "") -> Path:
     ax.legend()
     ax.grid(alpha=0.3)
     fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path)
-    plt.close(fig)
-    return path
+    from robnas.analysis.plots import save_figure
+
+    return save_figure(fig, path)

@@ -5,8 +5,11 @@ Pixels are in [0, 1] and epsilons are floats in pixel units (``8 / 255``); model
 registry; ``attack(model, x, y)`` returns adversarial examples.
 """
 
-from robnas.attacks.apgd import APGD, apgd_checkpoints
+from typing import TYPE_CHECKING
+
+from robnas._lazy import lazy_attributes
 from robnas.attacks.base import (
+    ATTACKS,
     Attack,
     available_attacks,
     canonical_attack_name,
@@ -18,14 +21,32 @@ from robnas.attacks.base import (
 )
 from robnas.attacks.checks import MaskingCheck, run_checks
 from robnas.attacks.corruptions import CORRUPTIONS, available_corruptions, corrupt
-from robnas.attacks.ensemble import Ensemble
 from robnas.attacks.evaluate import RobustnessResult, eps_label, evaluate_corruptions, evaluate_robustness
-from robnas.attacks.fgsm import FGSM
-from robnas.attacks.pgd import PGD
-from robnas.attacks.square import Square, p_schedule
+
+if TYPE_CHECKING:
+    from robnas.attacks.apgd import APGD, apgd_checkpoints
+    from robnas.attacks.ensemble import Ensemble
+    from robnas.attacks.fgsm import FGSM
+    from robnas.attacks.pgd import PGD
+    from robnas.attacks.square import Square, p_schedule
+
+# the attacks themselves are imported when first used (the registry lists them without importing)
+__getattr__, __dir__ = lazy_attributes(
+    __name__,
+    {
+        "APGD": "robnas.attacks.apgd",
+        "apgd_checkpoints": "robnas.attacks.apgd",
+        "Ensemble": "robnas.attacks.ensemble",
+        "FGSM": "robnas.attacks.fgsm",
+        "PGD": "robnas.attacks.pgd",
+        "Square": "robnas.attacks.square",
+        "p_schedule": "robnas.attacks.square",
+    },
+)
 
 __all__ = [
     "APGD",
+    "ATTACKS",
     "CORRUPTIONS",
     "FGSM",
     "PGD",

@@ -33,11 +33,22 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from robnas.errors import ConfigError
+from robnas.registry import Registry, check_options
 
 NORMS = ("Linf", "L2")
 
-_REGISTRY: dict[str, type[Attack]] = {}
-_ALIASES: dict[str, str] = {}
+ATTACKS: Registry[type[Attack]] = Registry(
+    "attack",
+    builtin={
+        "apgd-ce": "robnas.attacks.apgd",
+        "ensemble": "robnas.attacks.ensemble",
+        "fgsm": "robnas.attacks.fgsm",
+        "pgd": "robnas.attacks.pgd",
+        "square": "robnas.attacks.square",
+    },
+    aliases={"apgd": "apgd-ce", "aa_apgd-ce": "apgd-ce", "apgd+square": "ensemble", "aa_square": "square"},
+)
+"""The attack registry (built-ins imported on first use)."""
 
 A = TypeVar("A", bound="type[Attack]")
 
@@ -47,38 +58,27 @@ def register_attack(name: str, *aliases: str) -> Callable[[A], A]:
 
     def deco(cls: A) -> A:
         cls.name = name
-        _REGISTRY[name] = cls
-        for alias in aliases:
-            _ALIASES[alias] = name
+        ATTACKS.register(name, cls, aliases=aliases)
         return cls
 
     return deco
 
 
 def available_attacks() -> list[str]:
-    """Names of the registered attacks."""
-    _load_builtin()
-    return sorted(_REGISTRY)
+    """Names of the registered attacks (imports none of them)."""
+    return ATTACKS.names()
 
 
 def canonical_attack_name(name: str) -> str:
-    """The registered name of ``name`` (resolving aliases); :class:`ConfigError` if unknown."""
-    _load_builtin()
-    key = name.strip().lower()
-    key = _ALIASES.get(key, key)
-    if key not in _REGISTRY:
-        raise ConfigError(f"unknown attack {name!r}; choose from {', '.join(available_attacks())}")
-    return key
+    """The registered name of ``name`` (case and aliases resolved); :class:`ConfigError` if unknown."""
+    return ATTACKS.canonical(name)
 
 
 def get_attack(name: str, eps: float, **kwargs: Any) -> Attack:
     """Build the attack registered as ``name`` with radius ``eps`` (a float, e.g. ``8 / 255``)."""
-    return _REGISTRY[canonical_attack_name(name)](eps=eps, **kwargs)
-
-
-def _load_builtin() -> None:
-    # importing the modules registers the built-in attacks
-    from robnas.attacks import apgd, ensemble, fgsm, pgd, square  # noqa: F401
+    cls = ATTACKS.get(name)
+    check_options(f"the {cls.name} attack", cls, kwargs)
+    return cls(eps=eps, **kwargs)
 
 
 def check_eps(eps: float, norm: str = "Linf") -> float:
@@ -216,7 +216,10 @@ class Attack:
         self.device = torch.device(device) if device is not None else None
 
     def __repr__(self) -> str:
-        return f"{type(self).__name__}(eps={self.eps:.5g}, norm={self.norm})"
+        from robnas.units import format_epsilon
+
+        eps = format_epsilon(self.eps, pixels=True, unit=True) if self.norm == "Linf" else f"{self.eps:.5g}"
+        return f"{type(self).__name__}(eps={eps}, norm={self.norm})"
 
     def config(self) -> dict[str, Any]:
         """The attack's settings, for provenance."""
@@ -236,11 +239,11 @@ class Attack:
         x = x.detach().to(device=device, dtype=torch.float32)
         y = y.detach().to(device=device, dtype=torch.long)
         if x.dim() < 2 or x.shape[0] != y.shape[0]:
-            raise ValueError(
+            raise ConfigError(
                 f"x and y must be batches of the same length, got {tuple(x.shape)} and {tuple(y.shape)}"
             )
         if x.numel() and (x.min() < 0 or x.max() > 1):
-            raise ValueError(
+            raise ConfigError(
                 "attack inputs must be pixels in [0, 1] (normalisation is the model's first layer); "
                 f"got values in [{x.min().item():.3g}, {x.max().item():.3g}]"
             )

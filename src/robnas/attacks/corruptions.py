@@ -73,11 +73,11 @@ import numpy as np
 from scipy import ndimage
 
 from robnas.errors import ConfigError
+from robnas.registry import Registry
 
 T = TypeVar("T")
 Fn = Callable[[np.ndarray, int, np.random.Generator], np.ndarray]
 
-CORRUPTIONS: dict[str, Fn] = {}
 
 # The order of the CIFAR-10-C release (and of Jung et al.'s keys, alphabetically sorted there).
 CIFAR10C_ORDER = (
@@ -99,8 +99,14 @@ CIFAR10C_ORDER = (
 )
 
 
+CORRUPTIONS: Registry[Fn] = Registry(
+    "corruption", builtin=dict.fromkeys(CIFAR10C_ORDER, "robnas.attacks.corruptions")
+)
+"""The corruption registry (the 15 CIFAR-10-C corruptions are defined in this module)."""
+
+
 def _register(fn: Fn) -> Fn:
-    CORRUPTIONS[fn.__name__] = fn
+    CORRUPTIONS.register(fn.__name__, fn)
     return fn
 
 
@@ -189,9 +195,9 @@ def _motion_blur(x: np.ndarray, radius: float, sigma: float, angle: float) -> np
 def _disk(radius: float, alias_blur: float) -> np.ndarray:
     """The reference's anti-aliased disk kernel (OpenCV GaussianBlur of an aliased disk)."""
     if radius <= 8:
-        ax, ksize = np.arange(-8, 8 + 1), 3
+        ax, ksize = np.arange(-8, 8 + 1, dtype=np.float64), 3
     else:
-        ax, ksize = np.arange(-radius, radius + 1), 5
+        ax, ksize = np.arange(-radius, radius + 1, dtype=np.float64), 5
     xx, yy = np.meshgrid(ax, ax)
     d = np.array((xx**2 + yy**2) <= radius**2, dtype=np.float64)
     d /= d.sum()
@@ -528,11 +534,10 @@ def jpeg_compression(x: np.ndarray, severity: int, rng: np.random.Generator) -> 
 
 
 def _check(name: str, severity: int) -> Fn:
-    if name not in CORRUPTIONS:
-        raise ConfigError(f"unknown corruption {name!r}; choose from {', '.join(available_corruptions())}")
+    fn = CORRUPTIONS.get(name)
     if not isinstance(severity, int | np.integer) or not 1 <= severity <= 5:
         raise ConfigError(f"corruption severity must be an integer from 1 to 5, got {severity!r}")
-    return CORRUPTIONS[name]
+    return fn
 
 
 def corrupt(images: T, name: str, severity: int, seed: int = 0, quantize: bool = True) -> T:
@@ -545,11 +550,11 @@ def corrupt(images: T, name: str, severity: int, seed: int = 0, quantize: bool =
     is_torch = type(images).__module__.startswith("torch")
     arr = images.detach().cpu().numpy() if is_torch else np.asarray(images)  # type: ignore[attr-defined]
     if arr.ndim != 4 or arr.shape[1] not in (1, 3):
-        raise ValueError(f"corrupt expects a batch [N, C, H, W] with C = 1 or 3, got shape {arr.shape}")
+        raise ConfigError(f"corrupt expects a batch [N, C, H, W] with C = 1 or 3, got shape {arr.shape}")
     is_u8 = arr.dtype == np.uint8
     xs = arr.astype(np.float64) / 255 if is_u8 else arr.astype(np.float64)
     if xs.size and (xs.min() < 0 or xs.max() > 1):
-        raise ValueError("corrupt expects pixels in [0, 1] (or uint8)")
+        raise ConfigError("corrupt expects pixels in [0, 1] (or uint8)")
     out = np.empty_like(xs)
     for i in range(xs.shape[0]):
         rng = np.random.default_rng((int(seed), int(severity), i))
@@ -566,4 +571,4 @@ def corrupt(images: T, name: str, severity: int, seed: int = 0, quantize: bool =
         import torch
 
         return torch.from_numpy(res).to(images.device)  # type: ignore[attr-defined,return-value]
-    return res  # type: ignore[no-any-return]
+    return res

@@ -27,14 +27,14 @@ from robnas.attacks.base import (
 )
 from robnas.attacks.checks import MaskingCheck, run_checks
 from robnas.errors import ConfigError
+from robnas.units import format_epsilon
 
 AttackSpec = str | tuple[str, Mapping[str, Any]]
 
 
 def eps_label(eps: float) -> str:
-    """An epsilon in 1/255 units for metric names: ``8/255 -> "8"``, ``0.5/255 -> "0.5"``."""
-    v = round(eps * 255, 4)
-    return str(int(v)) if v == int(v) else f"{v:g}"
+    """A pixel-unit epsilon in 1/255 units: ``8/255 -> "8"`` (:func:`robnas.units.format_epsilon`)."""
+    return format_epsilon(eps, pixels=True)
 
 
 @dataclass
@@ -61,6 +61,12 @@ class RobustnessResult:
     @property
     def masking_suspected(self) -> bool:
         return any(not c.passed for c in self.checks)
+
+    def __repr__(self) -> str:
+        """``RobustnessResult(n=500, clean 0.912, fgsm@8 0.31, pgd@8 0.12, worst@8 0.11)``."""
+        shown = ", ".join(f"{k} {v:.3g}" for k, v in self.metrics().items())
+        flag = ", masking suspected" if self.masking_suspected else ""
+        return f"RobustnessResult(n={self.n}, {shown}{flag})"
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -102,6 +108,20 @@ def _batches(data: Any, n: int | None, batch_size: int) -> Iterable[tuple[Tensor
             xb, yb = xb[: n - seen], yb[: n - seen]
         seen += xb.shape[0]
         yield xb, yb
+
+
+def _length(data: Any, n: int | None) -> int | None:
+    """How many points :func:`_batches` will yield, when it can be known beforehand."""
+    size: int | None = None
+    if isinstance(data, tuple | list) and len(data) == 2 and isinstance(data[0], Tensor):
+        size = int(data[0].shape[0])
+    elif hasattr(data, "labels"):
+        size = len(data.labels)
+    elif hasattr(data, "dataset") and hasattr(data.dataset, "__len__"):
+        size = len(data.dataset)
+    if size is None:
+        return n
+    return size if n is None else min(n, size)
 
 
 def _resolve(specs: Sequence[AttackSpec]) -> list[tuple[str, dict[str, Any]]]:
@@ -157,11 +177,15 @@ def evaluate_robustness(
 
     prog = None
     if progress:
-        from rich.progress import Progress
+        from robnas.progress import make_progress
 
-        prog = Progress(transient=True)
+        # one unit = one image through one attack at one epsilon, so that the bar (or the plain
+        # lines off a terminal) moves during each batch, not only between batches
+        prog = make_progress(transient=True)
         prog.start()
-        task = prog.add_task("attacking", total=n)
+        per_image = max(len(specs) * len(eps_sorted), 1)
+        n_total = _length(data, n)
+        task = prog.add_task("attacking", total=n_total * per_image if n_total else None)
     try:
         for xb, yb in _batches(data, n, batch_size):
             xb, yb = xb.to(dev).float(), yb.to(dev).long()
@@ -183,14 +207,17 @@ def evaluate_robustness(
                         survived = model(x_adv).argmax(1) == yc
                     robust[(name, e)] += int(survived.sum())
                     alive &= survived
+                    if prog is not None:
+                        prog.update(task, advance=xb.shape[0], description=f"{name}@{eps_label(e)}")
                 worst[e] += int(alive.sum())
-            if prog is not None:
-                prog.update(task, advance=xb.shape[0])
+            if prog is not None:  # attacks skipped when no image was classified correctly
+                done_now = total * per_image
+                prog.update(task, completed=done_now, description=f"{total} images")
     finally:
         if prog is not None:
             prog.stop()
     if total == 0:
-        raise ValueError("no data to evaluate")
+        raise ConfigError("no data to evaluate")
     accuracy = {name: {e: robust[(name, e)] / total for e in eps_sorted} for name, _ in specs}
     result = RobustnessResult(
         n=total,
@@ -245,5 +272,5 @@ def evaluate_corruptions(
                     xc = corrupt(xb.cpu(), c, s, seed=seed * 1_000_003 + b).to(dev)
                     correct[(c, s)] += int((model(xc).argmax(1) == yb).sum())
     if total == 0:
-        raise ValueError("no data to evaluate")
+        raise ConfigError("no data to evaluate")
     return {c: {s: correct[(c, s)] / total for s in severities} for c in corruptions}

@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING
 from robnas.benchmarks.base import BenchmarkSource, SourceInfo
 from robnas.benchmarks.metrics import Metric, UnknownMetricError, format_epsilon, parse_metric
 from robnas.benchmarks.registry import UnknownSourceError, get_source, register, source_names, split_spec
+from robnas.errors import ConfigError
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -73,5 +74,5 @@ def frame(
         index = part.index if index is None else index
         columns[f"{name}:{metric}"] = part.iloc[:, 0].reindex(index)
     if not columns:
-        raise ValueError("no metrics given: name at least one SOURCE:METRIC")
+        raise ConfigError("no metrics given: name at least one SOURCE:METRIC")
     return pd.DataFrame(columns, index=index)

@@ -4,8 +4,9 @@ A source (Jung et al. 2023, NAS-RobBench-201, NATS-Bench, later the project's ow
 reads its released files once, maps its columns onto robnas metric names (:mod:`.metrics`) and
 returns one float32 matrix ``[n_metrics, 15625]`` in NAS-Bench-201 index order, NaN where a value
 is absent. :class:`BenchmarkSource` stores that matrix in :func:`robnas.paths.cache_dir` as a
-``.npy`` file plus a JSON file with the metric names, keyed by the source files' sizes and
-modification times (so a changed file invalidates it), written atomically. Every later start
+``.npy`` file plus a JSON file with the metric names, keyed by the SHA-256 of the source files'
+contents (so a changed file invalidates it, even one replaced with the same size and modification
+time; hashing the released files costs tens of milliseconds), written atomically. Every later start
 reads the ``.npy`` file only; a query is then a row lookup.
 """
 
@@ -15,7 +16,6 @@ import contextlib
 import hashlib
 import json
 import os
-import tempfile
 from abc import ABC, abstractmethod
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -28,6 +28,7 @@ from robnas.benchmarks.metrics import Metric, UnknownMetricError, close_matches,
 from robnas.errors import ConfigError, DataError
 from robnas.paths import cache_dir, data_root
 from robnas.spaces.nb201 import NUM_ARCHS, Arch
+from robnas.utils import atomic_write, atomic_write_json
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -61,7 +62,7 @@ class SourceInfo:
 
     def __post_init__(self) -> None:
         if self.regime not in REGIMES:
-            raise ValueError(f"training regime must be one of {REGIMES}, got {self.regime!r}")
+            raise ConfigError(f"training regime must be one of {REGIMES}, got {self.regime!r}")
 
 
 MEAN = "mean"
@@ -194,6 +195,15 @@ def check_fraction(values: np.ndarray, path: Path, info: SourceInfo, what: str) 
         )
 
 
+def _content_hash(path: Path) -> str:
+    """SHA-256 of a file's bytes."""
+    try:
+        with path.open("rb") as f:
+            return hashlib.file_digest(f, "sha256").hexdigest()
+    except OSError as exc:
+        raise DataError(f"cannot read the benchmark file {path}: {exc.strerror or exc}") from None
+
+
 class BenchmarkSource(ABC):
     """One benchmark's results for the NAS-Bench-201 space, under robnas metric names.
 
@@ -222,6 +232,11 @@ class BenchmarkSource(ABC):
     @abstractmethod
     def convert(self) -> tuple[list[Metric], np.ndarray, np.ndarray]:
         """Read the released files: ``(metrics, matrix [n, 15625] float32, uids [15625])``."""
+
+    def __repr__(self) -> str:
+        """``<jung2023: standard training, files found in /data/robustness-dataset>`` (reads no file)."""
+        where = "files found" if all(p.is_file() for p in self.required_files()) else "files missing"
+        return f"<{self.name}: {self.info.regime} training, {where} in {self.folder}>"
 
     def convert_seeds(self) -> tuple[str, ...]:
         """Seed label of every row of the last :meth:`convert` (default: all :data:`MEAN`).
@@ -253,8 +268,7 @@ class BenchmarkSource(ABC):
                     raise missing_file_error(path, self.info)
                 parts.append([str(path.relative_to(self.folder)), None])
                 continue
-            st = path.stat()
-            parts.append([str(path.relative_to(self.folder)), st.st_size, st.st_mtime_ns])
+            parts.append([str(path.relative_to(self.folder)), _content_hash(path)])
         return hashlib.sha256(json.dumps(parts).encode()).hexdigest()[:20]
 
     def cache_paths(self) -> tuple[Path, Path]:
@@ -290,14 +304,14 @@ class BenchmarkSource(ABC):
         for old in npy.parent.glob(f"{self.name}-*"):
             if old.name not in (npy.name, meta.name) and old.suffix in (".npy", ".json"):
                 old.unlink(missing_ok=True)
-        _atomic_write(npy, lambda fh: np.save(fh, table.matrix, allow_pickle=False))
+        atomic_write(npy, lambda fh: np.save(fh, table.matrix, allow_pickle=False))
         payload = {
             "source": self.name,
             "metrics": [str(m) for m in table.metrics],
             "uids": table.uids.tolist(),
             "seeds": list(table.seeds),
         }
-        _atomic_write(meta, lambda fh: fh.write(json.dumps(payload).encode()))
+        atomic_write_json(meta, payload)
 
     def load(self, refresh: bool = False) -> Table:
         """The source's table, from the binary cache (converted from the released files if needed)."""
@@ -502,14 +516,3 @@ class BenchmarkSource(ABC):
         if i.notes:
             out["notes"] = i.notes
         return out
-
-
-def _atomic_write(path: Path, write: Any) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            write(fh)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise

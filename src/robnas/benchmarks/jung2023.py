@@ -313,7 +313,7 @@ class Jung2023(BenchmarkSource):
                     f"jung2023 has no {m.name} at epsilon {m.epsilon:g}/255; epsilons: "
                     + ", ".join(f"{e:g}" for e in eps[key])
                 )
-            cm = cm[eps[key].index(m.epsilon)]  # type: ignore[arg-type]
+            cm = cm[eps[key].index(m.epsilon)]
         elif m.kind == "corruption" and m.severity is not None:
             cm = cm[m.severity - 1]
         return cm

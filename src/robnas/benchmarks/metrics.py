@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from robnas.errors import RobnasError
+from robnas.units import format_epsilon as _format_epsilon
 
 DATASETS: tuple[str, ...] = ("cifar10", "cifar100", "imagenet16-120")
 _DATASET_ALIASES = {
@@ -85,11 +86,8 @@ class UnknownMetricError(RobnasError, KeyError):
         return str(self.args[0]) if self.args else ""
 
 
-def format_epsilon(eps: float) -> str:
-    """``8.0 -> "8"``, ``0.1 -> "0.1"``, ``0.5 -> "0.5"`` (units of 1/255)."""
-    if float(eps).is_integer():
-        return str(int(eps))
-    return f"{eps:g}"
+format_epsilon = _format_epsilon
+"""``8.0 -> "8"``, ``0.1 -> "0.1"`` (units of 1/255): :func:`robnas.units.format_epsilon`."""
 
 
 @dataclass(frozen=True, slots=True, order=True)

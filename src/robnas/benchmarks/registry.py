@@ -1,61 +1,61 @@
 """The registry of benchmark sources: looked up by name, one file per source.
 
-Built-in sources are imported lazily from :data:`BUILTIN`; a new source (the project's results
+Built-in sources are imported lazily from :data:`SOURCES`; a new source (the project's results
 store, the per-seed NAS-RobBench-201 release) is one module whose class is decorated with
-:func:`register` and one line in :data:`BUILTIN`.
+:func:`register` and one line in the table of :data:`SOURCES`.
 """
 
 from __future__ import annotations
 
-import difflib
-import importlib
 import os
 from typing import TypeVar
 
 from robnas.benchmarks.base import BenchmarkSource
 from robnas.benchmarks.metrics import Metric, parse_metric
-from robnas.errors import ConfigError, RobnasError
+from robnas.errors import ConfigError
+from robnas.registry import Registry
 
-BUILTIN: dict[str, str] = {
-    "jung2023": "robnas.benchmarks.jung2023",
-    "nasrobbench201": "robnas.benchmarks.nasrobbench201",
-    "natsbench": "robnas.benchmarks.natsbench",
-    "zerocost": "robnas.benchmarks.zerocost",
-    "store": "robnas.store.benchmark",
-}
-"""Source name -> module that registers it."""
+SOURCES: Registry[type[BenchmarkSource]] = Registry(
+    "benchmark source",
+    builtin={
+        "jung2023": "robnas.benchmarks.jung2023",
+        "nasrobbench201": "robnas.benchmarks.nasrobbench201",
+        "natsbench": "robnas.benchmarks.natsbench",
+        "zerocost": "robnas.benchmarks.zerocost",
+        "store": "robnas.store.benchmark",
+    },
+    aliases={"nas-robbench-201": "nasrobbench201", "nats-bench": "natsbench"},
+)
+"""Source name -> source class (built-ins imported on first use)."""
 
-_REGISTRY: dict[str, type[BenchmarkSource]] = {}
 S = TypeVar("S", bound=type[BenchmarkSource])
 
 
-class UnknownSourceError(RobnasError, KeyError):
+class UnknownSourceError(ConfigError, KeyError):
+    """An unknown source name (a :class:`ConfigError`; also a ``KeyError`` for older callers)."""
+
     def __str__(self) -> str:
         return str(self.args[0]) if self.args else ""
 
 
 def register(cls: S) -> S:
     """Class decorator: make a :class:`BenchmarkSource` available under ``cls.info.name``."""
-    _REGISTRY[cls.info.name] = cls
+    SOURCES.register(cls.info.name, cls)
     return cls
 
 
 def source_names() -> list[str]:
-    """Names of all known sources (built-in and registered)."""
-    return sorted(set(BUILTIN) | set(_REGISTRY))
+    """Names of all known sources (built-in and registered; imports none of them)."""
+    return SOURCES.names()
 
 
 def source_class(name: str) -> type[BenchmarkSource]:
-    key = name.strip().lower()
-    if key not in _REGISTRY and key in BUILTIN:
-        importlib.import_module(BUILTIN[key])
-    if key not in _REGISTRY:
-        close = difflib.get_close_matches(key, source_names(), n=3, cutoff=0.4)
-        hint = f"; did you mean {' or '.join(close)}?" if close else ""
-        raise UnknownSourceError(
-            f"unknown benchmark source {name!r}{hint} (sources: {', '.join(source_names())})"
-        )
-    return _REGISTRY[key]
+    if name not in SOURCES:
+        try:
+            SOURCES.canonical(name)
+        except ConfigError as exc:
+            raise UnknownSourceError(str(exc)) from None
+    return SOURCES.get(name)
 
 
 def get_source(
@@ -85,9 +85,8 @@ def split_spec(spec: str, default_source: str | None = None) -> tuple[str, Metri
     elif default_source is not None:
         src, metric = default_source, text
     else:
-        raise RobnasError(
+        raise ConfigError(
             f"{spec!r} does not name its source; write SOURCE:METRIC, e.g. jung2023:cifar10/pgd@8 "
             f"(sources: {', '.join(source_names())})"
         )
-    source_class(src)  # validates the name
-    return src.strip().lower(), parse_metric(metric)
+    return SOURCES.canonical(source_class(src).info.name), parse_metric(metric)

@@ -7,11 +7,11 @@ tests. Epsilons are given in 1/255 units.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import typer
 
+from robnas.cli._output import auto_device, device_option, echo_json, json_option
 from robnas.errors import ConfigError
 
 
@@ -83,7 +83,7 @@ def load_model(spec: str, dataset: str | None, root: str | None, C: int, N: int,
         return model, dataset or ckpt.get("meta", {}).get("dataset") or "cifar10", f"checkpoint {path}"
     try:
         arch = Arch.parse(int(spec) if spec.strip().isdigit() else spec)
-    except (ValueError, KeyError) as exc:
+    except ConfigError as exc:
         raise ConfigError(
             f"{spec!r} is neither a checkpoint file nor a NAS-Bench-201 architecture (index or string): {exc}"
         ) from None
@@ -122,20 +122,26 @@ def attack(
     seed: int = typer.Option(
         0, help="Seed of the attacks, corruptions and (for an architecture) the weights."
     ),
-    device: str = typer.Option("cpu", help="Torch device, e.g. cpu or cuda."),
+    device: str = device_option(),
     root: str = typer.Option(None, help="Data root (default: $ROBNAS_DATA or the per-user directory)."),
     channels: int = typer.Option(16, "--C", min=1, help="For an architecture: channels of the first stage."),
     cells: int = typer.Option(5, "--N", min=1, help="For an architecture: cells per stage."),
     checks: bool = typer.Option(True, "--checks/--no-checks", help="Run the gradient-masking checks."),
-    as_json: bool = typer.Option(False, "--json", help="Print the results as JSON."),
+    as_json: bool = json_option("Print the results as JSON (progress goes to standard error)."),
 ) -> None:
     """Accuracy per attack and epsilon (worst case over attacks too), and per corruption and severity."""
     from robnas.attacks import canonical_attack_name, evaluate_corruptions, evaluate_robustness
 
+    device = auto_device(device)
     eps_list = parse_eps(eps)
     names = [canonical_attack_name(a) for a in attacks.split(",") if a.strip()]
     corr = parse_corruptions(corruptions)
     sev = parse_severities(severities) if corr else []
+    from robnas.checks import check_device, check_network_size, check_seed
+
+    device = check_device(device)
+    check_seed(seed)
+    check_network_size(channels, cells)
     if corruption_source not in ("generated", "released"):
         raise ConfigError(f"--corruption-source is generated or released, not {corruption_source!r}")
     model, ds_name, source = load_model(model_or_checkpoint, dataset, root, channels, cells, seed, device)
@@ -145,7 +151,7 @@ def attack(
     ds = load_dataset(ds_name, split="test", root=root)
     result = evaluate_robustness(
         model, ds, names, eps_list, n=n, batch_size=batch_size, device=device, seed=seed, checks=checks,
-        progress=not as_json,
+        progress=True,
     )  # fmt: skip
     if corr and corruption_source == "released":
         from robnas.data.corrupted import released_corruption_accuracy
@@ -165,7 +171,7 @@ def attack(
     out["corruptions"] = {c: {str(s): v for s, v in d.items()} for c, d in corr_acc.items()}
     out["corruption_source"] = corruption_source if corr else None
     if as_json:
-        typer.echo(json.dumps(out, indent=1))
+        echo_json(out)
         return
     _print(result, corr_acc, source, ds_name)
 
@@ -174,9 +180,9 @@ def _print(result, corr_acc, source: str, ds_name: str) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    from robnas.attacks import eps_label
+    from robnas.units import format_epsilon
 
-    console = Console()
+    console = Console(soft_wrap=True)
     console.print(
         f"[bold]{source}[/] on {ds_name} ({result.n} test images): clean accuracy {result.clean_accuracy:.1%}"
     )
@@ -184,7 +190,7 @@ def _print(result, corr_acc, source: str, ds_name: str) -> None:
     table = Table(title="accuracy under attack (epsilon in 1/255)")
     table.add_column("attack")
     for e in eps_all:
-        table.add_column(eps_label(e), justify="right")
+        table.add_column(format_epsilon(e, pixels=True), justify="right")
     for name, per in result.accuracy.items():
         table.add_row(name, *(f"{per[e]:.1%}" for e in eps_all))
     table.add_row("[bold]worst case[/]", *(f"{result.worst_case[e]:.1%}" for e in eps_all))

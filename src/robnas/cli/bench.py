@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 from typing import Any
@@ -12,12 +11,18 @@ import typer
 
 from robnas.benchmarks import BenchmarkSource, get_source, source_names
 from robnas.benchmarks.metrics import Metric, format_epsilon
+from robnas.cli._output import echo_json, json_option
 from robnas.errors import ConfigError
 
-app = typer.Typer(no_args_is_help=True, add_completion=False, help="Robustness benchmarks of NAS-Bench-201.")
+app = typer.Typer(
+    no_args_is_help=True,
+    add_completion=False,
+    rich_markup_mode=None,
+    help="Robustness benchmarks of NAS-Bench-201.",
+)
 
 ROOT = typer.Option(None, "--root", help="Data root (default: $ROBNAS_DATA or the per-user data directory).")
-JSON = typer.Option(False, "--json", help="Print JSON instead of a table.")
+JSON = json_option()
 PROTOCOL = typer.Option(
     None,
     "--protocol",
@@ -47,8 +52,7 @@ def _num(v: Any) -> Any:
     return v
 
 
-def _echo_json(obj: Any) -> None:
-    typer.echo(json.dumps(obj, indent=2, default=str))
+_echo_json = echo_json  # rounded, strict JSON (robnas.cli._output)
 
 
 def summarize_metrics(metrics: list[Metric]) -> list[str]:
@@ -344,7 +348,7 @@ def top(
     src = _source(source, root, protocol)
     df = src.top(metric, k, unique=not all_indices, seed=seed)
     if as_json:
-        _echo_json(json.loads(df.to_json(orient="records")))
+        _echo_json(df)
         return
     col = df.columns[-1]
     for r in df.itertuples(index=False):
@@ -363,21 +367,31 @@ def export(
     seed: str = SEED,
     root: str = ROOT,
     protocol: str = PROTOCOL,
+    as_json: bool = JSON,
 ) -> None:
     """Write a source as a table: index, uid, arch, one column per metric."""
     fmt = fmt.lower()
     if fmt not in ("csv", "parquet"):
-        raise ValueError(f"unknown format {fmt!r}; choose csv or parquet")
+        raise ConfigError(f"unknown format {fmt!r}; choose csv or parquet")
     src = _source(source, root, protocol)
     df = src.frame(metric or None, unique=not all_indices, arch_columns=True, seed=seed)
     path = out or Path(f"{src.name}.{fmt}")
-    if fmt == "csv":
-        df.to_csv(path)
-    else:
-        try:
-            df.to_parquet(path)
-        except ImportError:
-            raise ValueError("parquet export needs pyarrow: pip install 'robnas[parquet]'") from None
+    from robnas.checks import writing
+
+    with writing(path, "the table"):
+        if fmt == "csv":
+            df.to_csv(path)
+        else:
+            try:
+                df.to_parquet(path)
+            except ImportError:
+                raise ConfigError("parquet export needs pyarrow: pip install 'robnas[parquet]'") from None
+    if as_json:
+        _echo_json(
+            {"path": path, "format": fmt, "architectures": len(df), "metrics": df.shape[1] - 2,
+             "source": src.name, "regime": src.info.regime}
+        )  # fmt: skip
+        return
     typer.echo(
         f"wrote {len(df)} architectures x {df.shape[1] - 2} metrics to {path} "
         f"(source {src.name}, {src.info.regime} training)"
@@ -404,7 +418,7 @@ def correlate(
     res = rank_correlations(frame(specs, root=root, unique=not all_indices, protocol=protocol))
     pairs = res.long()
     if as_json:
-        _echo_json(json.loads(pairs.to_json(orient="records")))
+        _echo_json(pairs)
     else:
         w = max(len(s) for s in res.tau.columns)
         for r in pairs.itertuples(index=False):
@@ -430,6 +444,7 @@ def plot(
     out: Path = typer.Option(..., "--out", "-o", help="PNG file to write."),
     root: str = ROOT,
     protocol: str = PROTOCOL,
+    as_json: bool = JSON,
 ) -> None:
     """A scatter of two metrics, or (one metric) accuracy vs. parameter count with per-count spread."""
     from robnas.analysis import plots
@@ -439,6 +454,11 @@ def plot(
         df = frame([x, y], root=root, protocol=protocol)
         path = plots.scatter(df, df.columns[0], df.columns[1], out)
         regimes = _regimes([x, y], root, protocol)
+        if as_json:
+            _echo_json(
+                {"path": path, "kind": "scatter", "architectures": len(df.dropna()), "regimes": regimes}
+            )
+            return
         typer.echo(f"wrote {path} ({len(df.dropna())} architectures; training regimes: {regimes})")
         return
     from robnas.analysis.params import param_counts
@@ -451,8 +471,18 @@ def plot(
     params = param_counts(metric.dataset)
     idx = src.unique_indices()
     path = plots.accuracy_vs_params(params[idx], vals[idx], out, ylabel=f"{name}:{metric}")
-    typer.echo(f"wrote {path} (source {name}, {src.info.regime} training)")
     spread = same_params_spread(vals, params, idx).head(5)
+    if as_json:
+        groups = [
+            {"params": int(p), "n": int(r["count"]), "min": r["min"], "max": r["max"], "spread": r["spread"]}
+            for p, r in spread.iterrows()
+        ]
+        _echo_json(
+            {"path": path, "kind": "accuracy_vs_params", "source": name, "regime": src.info.regime,
+             "largest_equal_param_groups": groups}
+        )  # fmt: skip
+        return
+    typer.echo(f"wrote {path} (source {name}, {src.info.regime} training)")
     typer.echo("largest groups of equal parameter count (params, n, min, max, spread):")
     for p, r in spread.iterrows():
         typer.echo(f"  {p:>9,}  {int(r['count']):>4}  {r['min']:.3f}  {r['max']:.3f}  {r['spread']:.3f}")

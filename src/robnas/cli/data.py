@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import typer
 
+from robnas.cli._output import echo_json, json_option
 from robnas.errors import DataError
 
 if TYPE_CHECKING:  # robnas.data imports torch: load it only when a data command runs
     from robnas.data.registry import DatasetReader
 
-app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
+app = typer.Typer(
+    no_args_is_help=True, add_completion=False, rich_markup_mode=None, pretty_exceptions_enable=False
+)
 
 ROOT_HELP = (
     "Data root (default: $ROBNAS_DATA or the per-user data folder); for imagefolder the folder itself."
@@ -29,10 +31,10 @@ def _where(reader: DatasetReader) -> str:
 @app.command("list")
 def list_datasets(
     root: Path | None = typer.Option(None, "--root", help=ROOT_HELP),
-    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+    as_json: bool = json_option(),
 ) -> None:
     """List the registered datasets and whether their files are found under the data root."""
-    rows = []
+    rows: list[dict[str, Any]] = []
     from robnas.data import available_datasets, get_reader
 
     for name in available_datasets():
@@ -51,7 +53,7 @@ def list_datasets(
             }
         )
     if as_json:
-        typer.echo(json.dumps(rows, indent=2))
+        echo_json(rows)
         return
     width = max(len(r["name"]) for r in rows)
     typer.echo(f"{'name':<{width}}  {'files':<8}  location")
@@ -105,7 +107,7 @@ def _checksum_summary(statuses: list[Any]) -> str:
 def info(
     name: str = typer.Argument(..., help="Dataset name (see `robnas data list`)."),
     root: Path | None = typer.Option(None, "--root", help=ROOT_HELP),
-    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+    as_json: bool = json_option(),
     verify: bool = typer.Option(
         False, "--verify", help="Fail (exit 2) unless every file matches the official md5."
     ),
@@ -125,7 +127,7 @@ def info(
     report["checksum"] = _checksum_summary(statuses)
     report["files"] = [s.to_dict() for s in statuses]
     if as_json:
-        typer.echo(json.dumps(report, indent=2))
+        echo_json(report)
         return
     _print_info(report)
 
@@ -172,12 +174,16 @@ def _print_info(r: dict[str, Any]) -> None:
 def download(
     name: str = typer.Argument(..., help="Dataset name (see `robnas data list`)."),
     root: Path | None = typer.Option(None, "--root", help=ROOT_HELP),
+    as_json: bool = json_option("Print the files and their checks as JSON."),
 ) -> None:
     """Download a dataset from its official address into the data root and check its md5s."""
     from robnas.data import get_reader
 
     reader = get_reader(name, root)
     statuses = reader.download(progress=True)
+    if as_json:
+        echo_json({"dataset": name, "folder": reader.folder, "files": statuses})
+        return
     if not statuses:
         typer.echo(f"{name}: nothing to download ({_where(reader)}).")
         return

@@ -7,18 +7,31 @@ from pathlib import Path
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-from rich.table import Table
+from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeRemainingColumn
 
-app = typer.Typer(no_args_is_help=True, add_completion=False)
+from robnas.cli._output import auto_device, device_option, echo_json, json_option, plain_option, table
+from robnas.errors import ConfigError
+from robnas.progress import make_progress
+
+app = typer.Typer(no_args_is_help=True, add_completion=False, rich_markup_mode=None)
 console = Console(soft_wrap=True)
 err_console = Console(stderr=True)
 
 
 def _eps(value: float, what: str) -> float:
     if value < 0 or value > 255:
-        raise ValueError(f"{what} is in units of 1/255 (e.g. 8), got {value}")
+        raise ConfigError(f"{what} is in units of 1/255 (e.g. 8), got {value}")
     return value / 255
+
+
+def _option_value(text: str) -> object:
+    """``--option`` values: JSON (numbers, true/false, null, lists), else the plain string;
+    lists become tuples (``objectives=["acc","rob"]``)."""
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError:
+        return text
+    return tuple(value) if isinstance(value, list) else value
 
 
 @app.command("search")
@@ -37,9 +50,17 @@ def search_cmd(
         5000, "--n-train", help="Images of the training split used (halved into train/val); 0 = all."
     ),
     order: str = typer.Option(
-        "first", "--order", help="Architecture gradient: first or second (unrolled) order."
+        "auto",
+        "--order",
+        help="Architecture gradient: first, second (unrolled) or auto (the method's own: e2rnas second).",
+    ),
+    hessian: str = typer.Option(
+        "finite-difference", "--hessian", help="Second order: finite-difference (DARTS) or exact."
     ),
     gamma: float = typer.Option(None, "--gamma", help="Weight of the DSRNA robustness term."),
+    option: list[str] = typer.Option(
+        None, "--option", help="A method option KEY=VALUE, e.g. size_budget=0.05 (repeatable)."
+    ),
     eps: float = typer.Option(None, "--eps", help="Epsilon of the method's attack or bound, in 1/255 units."),
     exclude_none: bool = typer.Option(
         False, "--exclude-none", help="NB201: never derive 'none' (DARTS' rule)."
@@ -47,27 +68,33 @@ def search_cmd(
     out: str = typer.Option(
         None, "--out", help="Run directory (checkpoints, history, result); resumes if present."
     ),
-    device: str = typer.Option("cpu", "--device", help="cpu or cuda."),
+    device: str = device_option(),
     root: str = typer.Option(None, "--root", help="Data root."),
     as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
 ) -> None:
     """Search a cell by gradient descent on a supernet; resumable with the same --out."""
-    import torch
 
+    from robnas.checks import check_device, check_network_size, check_seed
     from robnas.dnas import SearchConfig, search
     from robnas.dnas.plots import plot_alpha_trajectories
 
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise ValueError("--device cuda was given but no CUDA device is available; use --device cpu")
+    device = check_device(device)
+    check_seed(seed)
+    check_network_size(C, N)
     options: dict = {}
     if gamma is not None:
         if method not in ("dsrna-cb", "dsrna-jacobian"):
-            raise ValueError(f"--gamma applies to dsrna-cb and dsrna-jacobian, not {method}")
+            raise ConfigError(f"--gamma applies to dsrna-cb and dsrna-jacobian, not {method}")
         options["gamma"] = gamma
     if eps is not None:
-        if method in ("darts", "dsrna-jacobian"):
-            raise ValueError(f"--eps applies to dsrna-cb, e2rnas and darts-at, not {method}")
+        if method not in ("e2rnas", "darts-at"):
+            raise ConfigError(f"--eps applies to e2rnas and darts-at, not {method}")
         options["eps"] = _eps(eps, "--eps")
+    for item in option or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"--option takes KEY=VALUE, got {item!r}")
+        options[key.strip()] = _option_value(value.strip())
     cfg = SearchConfig(
         space=space,
         method=method,
@@ -79,13 +106,14 @@ def search_cmd(
         seed=seed,
         n_train=n_train or None,
         order=order,
+        hessian=hessian,
         exclude_none=exclude_none,
         method_options=options,
         device=device,
         root=root,
     )
     out_dir = Path(out) if out else Path("runs") / f"dnas-{space}-{method}-s{seed}"
-    with Progress(
+    with make_progress(
         TextColumn("[bold]{task.description}"),
         BarColumn(),
         MofNCompleteColumn(),
@@ -108,7 +136,7 @@ def search_cmd(
     plot = plot_alpha_trajectories(run.history, out_dir / "alphas.png", f"{method} on {space}, seed {seed}")
     result = json.loads((out_dir / "result.json").read_text())
     if as_json:
-        console.print_json(json.dumps(result))
+        echo_json(result)
         return
     console.print(f"found: {result['arch']}")
     if "index" in result:
@@ -128,15 +156,26 @@ def eval_cmd(
     layers: int = typer.Option(5, "--layers", help="DARTS genotypes: cells."),
     n_train: int = typer.Option(2000, "--n-train", help="DARTS genotypes: training images."),
     n_test: int = typer.Option(500, "--n-test", help="DARTS genotypes: test images attacked."),
+    adversarial: bool = typer.Option(False, "--adv", help="DARTS genotypes: PGD-7 adversarial training."),
+    attacks: str = typer.Option(
+        "pgd", "--attacks", help="DARTS genotypes: attacks at --eps, comma-separated (pgd = PGD-20)."
+    ),
+    eps: float = typer.Option(8.0, "--eps", help="DARTS genotypes: epsilon in 1/255 units."),
+    drop_path: float = typer.Option(0.0, "--drop-path", help="DARTS genotypes: drop-path probability."),
     seed: int = typer.Option(0, "--seed"),
-    device: str = typer.Option("cpu", "--device"),
+    device: str = device_option(),
     root: str = typer.Option(None, "--root", help="Data root (datasets and benchmark files)."),
-    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+    as_json: bool = json_option(),
+    plain: bool = plain_option(),
 ) -> None:
     """NB201 cells: benchmark values (jung2023, nasrobbench201, natsbench); genotypes: train and attack."""
+    from robnas.checks import check_device, check_network_size, check_seed
     from robnas.dnas.evaluate import evaluate_genotype, lookup_nb201, parse_found
     from robnas.spaces.darts import Genotype
 
+    device = check_device(device)
+    check_seed(seed)
+    check_network_size(C, layers)
     found = parse_found(target)
     if isinstance(found, Genotype):
         out_dir = Path(target) / "eval" if Path(target).is_dir() else None
@@ -147,39 +186,48 @@ def eval_cmd(
             epochs=epochs,
             n_train=n_train,
             n_test=n_test,
+            eps=_eps(eps, "--eps"),
+            adversarial=adversarial,
+            attacks=tuple(a.strip() for a in attacks.split(",") if a.strip()),
+            drop_path=drop_path,
             seed=seed,
-            device=device,
+            device=auto_device(device),
             root=root,
             out_dir=out_dir,
         )
         if as_json:
-            console.print_json(json.dumps(res))
+            echo_json(res)
             return
         m = res["robustness"].get("metrics", {})
-        console.print(f"{found}\nparams {res['params']}; " + ", ".join(f"{k} {v:.3f}" for k, v in m.items()))
+        extra = (
+            f"; certified log10 radius {res['certified_log10_radius']:.2f}"
+            if "certified_log10_radius" in res
+            else ""
+        )
+        console.print(
+            f"{found}\nparams {res['params']}; " + ", ".join(f"{k} {v:.3f}" for k, v in m.items()) + extra
+        )
         return
     res = lookup_nb201(found, root)
     if as_json:
-        console.print_json(json.dumps(res))
+        echo_json(res)
         return
-    table = Table(title=f"{res['arch']} (index {res['index']}, uid {res['uid']})")
-    table.add_column("source")
-    table.add_column("metric")
-    table.add_column("value", justify="right")
+    rows = []
     for src in ("jung2023", "nasrobbench201", "natsbench"):
         vals = res[src]
         if "error" in vals:
-            table.add_row(src, "unavailable", vals["error"])
+            rows.append((src, "unavailable", vals["error"]))
             continue
-        for k, v in vals.items():
-            table.add_row(src, k, f"{v:.4f}")
-    console.print(table)
+        rows.extend((src, k, f"{v:.4f}") for k, v in vals.items())
+    title = f"{res['arch']} (index {res['index']}, uid {res['uid']})"
+    table(("source", "metric", "value"), rows, title=title, plain=plain, justify={"value": "right"})
 
 
 @app.command("plot")
 def plot_cmd(
     run_dir: str = typer.Argument(..., help="A search run directory."),
     out: str = typer.Option(None, "--out", help="Image file (default RUN_DIR/alphas.png)."),
+    as_json: bool = json_option(),
 ) -> None:
     """Plot softmax(alpha) per edge over the epochs of a run."""
     from robnas.dnas.plots import load_history, plot_alpha_trajectories
@@ -187,18 +235,36 @@ def plot_cmd(
     path = plot_alpha_trajectories(
         load_history(run_dir), out or Path(run_dir) / "alphas.png", Path(run_dir).name
     )
+    if as_json:
+        echo_json({"path": path})
+        return
     console.print(f"wrote {path}")
 
 
-@app.command("methods")
-def methods_cmd() -> None:
-    """List the search methods and their options."""
-    from robnas.dnas.methods import _METHODS, available_methods
+def _option_text(key: str, value: object) -> str:
+    """``eps=8/255`` (epsilons in 1/255 units for people), ``gamma=0.01``."""
+    from robnas.units import format_epsilon
 
+    if key == "eps" and isinstance(value, float):
+        return f"{key}={format_epsilon(value, pixels=True, unit=True)}"
+    return f"{key}={value:.4g}" if isinstance(value, float) else f"{key}={value}"
+
+
+@app.command("methods")
+def methods_cmd(as_json: bool = json_option()) -> None:
+    """List the search methods and their options (epsilons in 1/255 units)."""
+    from robnas.dnas.methods import METHODS, available_methods
+
+    rows = []
     for name in available_methods():
-        cls = _METHODS[name]
+        cls = METHODS.get(name)
         doc = (cls.__doc__ or "").strip().splitlines()[0]
-        opts = ", ".join(
-            f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in cls.defaults.items()
-        )
-        console.print(f"[bold]{name}[/bold]: {doc}" + (f"  ({opts})" if opts else ""))
+        opts = dict(cls.defaults)
+        if isinstance(opts.get("eps"), float):
+            opts["eps_255"] = opts.pop("eps") * 255  # the unit of --eps
+        rows.append({"method": name, "help": doc, "defaults": opts})
+        text = ", ".join(_option_text(k, v) for k, v in cls.defaults.items())
+        if not as_json:
+            console.print(f"[bold]{name}[/bold]: {doc}" + (f"  ({text})" if text else ""))
+    if as_json:
+        echo_json(rows)

@@ -12,9 +12,18 @@ from pathlib import Path
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeRemainingColumn
 
-app = typer.Typer(no_args_is_help=True, add_completion=False, help="Architecture measures at initialisation.")
+from robnas.cli._output import echo_json, json_option, plain_option, table
+from robnas.errors import ConfigError
+from robnas.progress import make_progress
+
+app = typer.Typer(
+    no_args_is_help=True,
+    add_completion=False,
+    rich_markup_mode=None,
+    help="Architecture measures at initialisation.",
+)
 err_console = Console(stderr=True)
 
 
@@ -25,7 +34,7 @@ def _epsilon_options(eps: float | None, attack: str | None) -> dict[str, dict[st
     if eps is None and attack is None:
         return opts
     if eps is not None and not 0 <= eps <= 255:
-        raise ValueError(f"--eps is in units of 1/255 and must lie in 0..255, got {eps}")
+        raise ConfigError(f"--eps is in units of 1/255 and must lie in 0..255, got {eps}")
     for name in available_measures():
         if name.startswith("ntk_") and name != "ntk":
             opts[name] = {}
@@ -42,7 +51,7 @@ def _parse_set(item: str) -> tuple[str, str, object]:
     left, sep, value = item.partition("=")
     measure, dot, key = left.partition(".")
     if not sep or not dot or not key:
-        raise ValueError(f"--set needs MEASURE.OPTION=VALUE, e.g. hessian.max_iter=10, got {item!r}")
+        raise ConfigError(f"--set needs MEASURE.OPTION=VALUE, e.g. hessian.max_iter=10, got {item!r}")
     get_measure(measure)
     parsed: object = value
     for cast in (int, float):
@@ -72,6 +81,7 @@ def run(
     out: Path = typer.Option(Path("measures.csv"), "--out", help="CSV to append to (resumable)."),
     workers: int = typer.Option(1, "--workers", help="Local worker processes (one torch thread each)."),
     root: str = typer.Option(None, "--root", help="Data root (default: $ROBNAS_DATA or the user directory)."),
+    as_json: bool = json_option("Print a JSON summary at the end (progress goes to standard error)."),
 ) -> None:
     """Compute measures for many architectures, one CSV row each as it finishes (resumable).
 
@@ -80,23 +90,34 @@ def run(
     """
     if ctx.invoked_subcommand is not None:
         return
+    from robnas.checks import check_range, check_seed
     from robnas.measures import parse_measures
-    from robnas.measures.study import MeasureJob, check_job, done_indices, run_measures, select_archs
+    from robnas.measures.study import (
+        MeasureJob,
+        check_job,
+        done_indices,
+        prepare_output,
+        run_measures,
+        select_archs,
+    )
 
+    check_seed(seed)
+    check_range(C, "--C (channels)", 1, 4096)
+    check_range(N, "--N (cells per stage)", 0, 256)
+    check_range(batch, "--batch", 1, 100_000)
     names = parse_measures(measures)
     indices = select_archs(archs, seed)
-    if C < 1 or N < 0:
-        raise ValueError(f"--C must be >= 1 and --N >= 0, got {C} and {N}")
     options = _epsilon_options(eps, attack)
     for item in sets or []:
         measure, key, value = _parse_set(item)
         options.setdefault(measure, {})[key] = value
     job = MeasureJob(names, dataset, batch, seed, C, N, root, options)
     check_job(job, workers)  # bad input fails here, before any output
-    already = len(done_indices(out) & set(indices))
+    prepare_output(out)
+    already = len(done_indices(out, job) & set(indices))
     todo = len(indices) - already
     err_console.print(f"{len(indices)} architectures, {already} already in {out}, {todo} to measure")
-    with Progress(
+    with make_progress(
         TextColumn("[bold]measures"),
         BarColumn(),
         MofNCompleteColumn(),
@@ -113,15 +134,29 @@ def run(
             workers,
             on_row=lambda r: progress.update(task, advance=1, last=f"#{r['index']} {r['seconds']:.1f}s"),
         )
+    if as_json:
+        echo_json({"out": out, "architectures": len(indices), "already": already, "written": n})
+        return
     err_console.print(f"wrote {n} rows to {out}")
 
 
 @app.command("list")
-def list_measures() -> None:
+def list_measures(as_json: bool = json_option(), plain: bool = plain_option()) -> None:
     """The registered measures, their BatchNorm mode and paper."""
     from robnas.measures import measure_table
 
-    for m in measure_table():
+    rows = measure_table()
+    if as_json:
+        echo_json(rows)
+        return
+    if plain:
+        table(
+            ("name", "bn", "help", "paper"),
+            [(m["name"], m["bn"], m["help"], m["paper"]) for m in rows],
+            plain=True,
+        )
+        return
+    for m in rows:
         typer.echo(f"{m['name']:<18} {m['bn']:<11} {m['help']}  [{m['paper']}]")
 
 
@@ -133,6 +168,7 @@ def correlate(
     heatmap: Path = typer.Option(None, "--heatmap", help="Write a Kendall-tau heat-map PNG."),
     out: Path = typer.Option(None, "--out", help="Write the long correlation table as CSV."),
     root: str = typer.Option(None, "--root", help="Data root of the benchmark files."),
+    as_json: bool = json_option("Print the long correlation table as JSON."),
 ) -> None:
     """Kendall tau / Spearman rho of every measure against benchmark metrics."""
     from robnas.measures.study import DEFAULT_TARGETS, correlate_measures
@@ -141,23 +177,29 @@ def correlate(
     targets = {}
     for s in sources:
         if s not in DEFAULT_TARGETS and not metric:
-            raise ValueError(f"no default metrics for source {s!r}; give --metric")
+            raise ConfigError(f"no default metrics for source {s!r}; give --metric")
         targets[s] = list(metric) if metric else DEFAULT_TARGETS[s]
     tau, rho, n = correlate_measures(file, targets, root)
     long = correlation_long(tau, rho, n)
     if out is not None:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        long.to_csv(out, index=False, float_format="%.4f")
+        from robnas.checks import writing
+
+        with writing(out, "the correlation table"):
+            out.parent.mkdir(parents=True, exist_ok=True)
+            long.to_csv(out, index=False, float_format="%.4f")
     if heatmap is not None:
         from robnas.measures.study import correlation_heatmap
 
         correlation_heatmap(
             tau, heatmap, title=f"Kendall tau: measures at init vs benchmarks (n={int(n.values.max())})"
         )
+    if as_json:
+        echo_json(long)
+        return
     typer.echo(tau.round(3).to_string())
 
 
-def correlation_long(tau, rho, n):  # type: ignore[no-untyped-def]
+def correlation_long(tau, rho, n):
     """One row per (measure, target): ``measure, target, kendall_tau, spearman_rho, n``."""
     import pandas as pd
 

@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
-import json
+import math
 from pathlib import Path
+from typing import Any
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-app = typer.Typer(no_args_is_help=True, add_completion=False)
+from robnas.checks import MAX_SEED
+from robnas.cli._output import echo_json, json_option
+from robnas.errors import ConfigError
+from robnas.progress import make_progress
+
+app = typer.Typer(no_args_is_help=True, add_completion=False, rich_markup_mode=None)
 console = Console(soft_wrap=True)
 err_console = Console(stderr=True)
 
@@ -21,7 +27,7 @@ def _values(bench: str | None, objectives: list[str], root: str | None):
     from robnas.search.objective import objective_values, parse_objective
 
     if not objectives:
-        raise ValueError("give at least one --objective, e.g. --objective cifar10/pgd@8")
+        raise ConfigError("give at least one --objective, e.g. --objective cifar10/pgd@8")
     names = []
     rows = []
     for spec in objectives:
@@ -32,13 +38,23 @@ def _values(bench: str | None, objectives: list[str], root: str | None):
 
 
 def _seeds(seeds: int, first_seed: int) -> list[int]:
-    if seeds < 1:
-        raise ValueError(f"--seeds must be at least 1, got {seeds}")
+    if seeds < 1 or seeds > 100_000:
+        raise ConfigError(f"--seeds must lie between 1 and 100000, got {seeds}")
+    if first_seed < 0 or first_seed + seeds - 1 > MAX_SEED:
+        raise ConfigError(
+            f"seeds must lie between 0 and {MAX_SEED}, got {first_seed}..{first_seed + seeds - 1}"
+        )
     return list(range(first_seed, first_seed + seeds))
 
 
-def _progress() -> Progress:
-    return Progress(
+def _budget(budget: int) -> int:
+    if not 1 <= budget <= 15625:
+        raise ConfigError(f"--budget must lie between 1 and 15625 (the size of NAS-Bench-201), got {budget}")
+    return budget
+
+
+def _progress() -> Any:
+    return make_progress(
         TextColumn("[bold]{task.description}"),
         BarColumn(),
         MofNCompleteColumn(),
@@ -63,12 +79,16 @@ def run(
     ),
     warm_k: int = typer.Option(10, help="How many top architectures of --warm-start to start from."),
     root: str = typer.Option(None, help="Data root of the benchmark files."),
-    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+    as_json: bool = json_option(),
 ) -> None:
     """Run one search algorithm for one or more seeds and report what it found."""
     from robnas.search import run_search
     from robnas.spaces.nb201 import Arch
 
+    _budget(budget)
+    _seeds(seeds, first_seed)
+    if warm_k < 1:
+        raise ConfigError(f"--warm-k must be a positive number of architectures, got {warm_k}")
     values, names = _values(bench, objective, root)
     start = None
     if warm_start:
@@ -80,7 +100,7 @@ def run(
             results.append(run_search(algo, values, budget, seed, names, warm_start=start))
             progress.advance(task)
     if as_json:
-        typer.echo(json.dumps([r.to_dict() for r in results], indent=2))
+        echo_json([r.to_dict() for r in results])
         return
     table = Table(title=f"{algo} on {', '.join(names)} (budget {budget})")
     for col in ("seed", "queries", "best index", "best value", "optimum", "regret"):
@@ -130,12 +150,18 @@ def compare_cmd(
     tolerance: float = typer.Option(0.005, help="Regret counted as 'found' (objective units)."),
     plot: Path = typer.Option(None, help="Write a PNG of regret against queries."),
     root: str = typer.Option(None, help="Data root of the benchmark files."),
-    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+    as_json: bool = json_option(),
 ) -> None:
     """Run several algorithms over many seeds; table of regret and an optional plot."""
     from robnas.search import compare, get_algorithm, summarise
 
     algo_list = [a.strip() for a in algos.split(",") if a.strip()]
+    if not algo_list:
+        raise ConfigError("--algos is empty; give comma-separated algorithms, e.g. --algos rs,re,ls")
+    if not (tolerance >= 0 and math.isfinite(tolerance)):
+        raise ConfigError(f"--tolerance is a regret and cannot be negative, got {tolerance}")
+    _budget(budget)
+    _seeds(seeds, 0)
     for a in algo_list:  # refuse an unknown name before loading any benchmark
         get_algorithm(a)
     values, names = _values(bench, [objective], root)
@@ -151,7 +177,7 @@ def compare_cmd(
 
         plot_regret(results, plot, title=f"{names[0]} (budget {budget}, {seeds} seeds)")
     if as_json:
-        typer.echo(json.dumps(rows, indent=2))
+        echo_json(rows)
         return
     table = Table(title=f"{names[0]}: regret after {budget} queries over {seeds} seeds")
     for col in ("algorithm", "median regret", "IQR", f"share ≤ {tolerance:g}", "median queries to it"):
@@ -178,7 +204,7 @@ def transfer_cmd(
     seeds: int = typer.Option(20, help="Seeds."),
     reverse: bool = typer.Option(True, help="Also search on --to and look up in --from."),
     root: str = typer.Option(None, help="Data root of the benchmark files."),
-    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+    as_json: bool = json_option(),
 ) -> None:
     """Search on one benchmark, look the found architectures up in another (and the reverse)."""
     from dataclasses import asdict
@@ -195,7 +221,7 @@ def transfer_cmd(
         study["rows"] = [asdict(r) for r in study["rows"]]
         report.append({"searched": src_name, "evaluated": tgt_name, **study})
     if as_json:
-        typer.echo(json.dumps(report, indent=2))
+        echo_json(report)
         return
     for study in report:
         console.print(

@@ -7,21 +7,20 @@ raises the ``ValueError`` of :mod:`robnas.spaces`, which ``robnas`` reports in o
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
+from robnas.cli._output import echo_json, json_option, plain_option, print_wide, table
 from robnas.spaces import nb201
 from robnas.spaces.nb201 import Arch
 
-app = typer.Typer(no_args_is_help=True, add_completion=False)
+app = typer.Typer(no_args_is_help=True, add_completion=False, rich_markup_mode=None)
 
 
-def _emit_json(data: Any) -> None:
-    typer.echo(json.dumps(data, indent=2))
+_emit_json = echo_json
 
 
 def _console() -> Console:
@@ -76,7 +75,7 @@ def arch_summary(
 @app.command("arch")
 def arch_cmd(
     arch: str = typer.Argument(..., help="An index 0..15624 or a NAS-Bench-201 string."),
-    as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
+    as_json: bool = json_option(),
     channels: int = typer.Option(16, "--C", min=1, help="Channels of the first stage (NAS-Bench-201: 16)."),
     cells: int = typer.Option(5, "--N", min=0, help="Cells per stage (NAS-Bench-201: 5)."),
     num_classes: int = typer.Option(10, "--num-classes", min=1, help="Classifier outputs."),
@@ -95,8 +94,8 @@ def arch_cmd(
             f"{cfg['num_classes']} classes, input {cfg['in_channels']}x{input_size}x{input_size})"
         )
     )
-    table.add_column("field")
-    table.add_column("value", overflow="fold")
+    table.add_column("field", no_wrap=True)
+    table.add_column("value", no_wrap=True)
     table.add_row("index", str(info["index"]))
     table.add_row("string", info["string"])
     table.add_row("uid", str(info["uid"]))
@@ -106,7 +105,7 @@ def arch_cmd(
     table.add_row("parameters", f"{info['params']:,} ({info['params_m']:.6f} M)")
     table.add_row("FLOPs (NASLib)", f"{info['flops']:,} ({info['mflops']:.6f} M)")
     table.add_row("MACs (weights)", f"{info['macs']:,}")
-    _console().print(table)
+    print_wide(table, _console())
 
 
 def _row(a: Arch) -> dict[str, Any]:
@@ -118,7 +117,8 @@ def sample_cmd(
     n: int = typer.Option(5, "-n", "--num", min=0, help="How many architectures."),
     seed: int = typer.Option(0, help="Random seed."),
     unique: bool = typer.Option(False, "--unique", help="Draw class representatives only."),
-    as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
+    as_json: bool = json_option(),
+    plain: bool = plain_option(),
 ) -> None:
     """Draw distinct architectures uniformly at random."""
     rows = [_row(a) for a in nb201.sample(n, seed=seed, unique=unique)]
@@ -126,19 +126,20 @@ def sample_cmd(
         _emit_json(rows)
         return
     pool = "class representatives" if unique else "all architectures"
-    table = Table(title=f"{n} architectures drawn from {pool} (seed {seed})")
-    table.add_column("index", justify="right")
-    table.add_column("uid", justify="right")
-    table.add_column("string", overflow="fold")
-    for r in rows:
-        table.add_row(str(r["index"]), str(r["uid"]), r["string"])
-    _console().print(table)
+    table(
+        ("index", "uid", "string"),
+        [(r["index"], r["uid"], r["string"]) for r in rows],
+        title=f"{n} architectures drawn from {pool} (seed {seed})",
+        plain=plain,
+        justify={"index": "right", "uid": "right"},
+    )
 
 
 @app.command("neighbours")
 def neighbours_cmd(
     arch: str = typer.Argument(..., help="An index 0..15624 or a NAS-Bench-201 string."),
-    as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
+    as_json: bool = json_option(),
+    plain: bool = plain_option(),
 ) -> None:
     """List the 24 architectures one edge operation away."""
     a = Arch.parse(arch)
@@ -157,20 +158,18 @@ def neighbours_cmd(
     if as_json:
         _emit_json({"arch": _row(a), "neighbours": rows})
         return
-    table = Table(title=f"{len(rows)} neighbours of {a.index} ({a.string})")
-    table.add_column("edge")
-    table.add_column("change")
-    table.add_column("index", justify="right")
-    table.add_column("uid", justify="right")
-    table.add_column("string", overflow="fold")
-    for r in rows:
-        table.add_row(r["edge"], f"{r['from']} -> {r['to']}", str(r["index"]), str(r["uid"]), r["string"])
-    _console().print(table)
+    table(
+        ("edge", "change", "index", "uid", "string"),
+        [(r["edge"], f"{r['from']} -> {r['to']}", r["index"], r["uid"], r["string"]) for r in rows],
+        title=f"{len(rows)} neighbours of {a.index} ({a.string})",
+        plain=plain,
+        justify={"index": "right", "uid": "right"},
+    )
 
 
 @app.command("info")
 def info_cmd(
-    as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
+    as_json: bool = json_option(),
 ) -> None:
     """Size of the space, isomorphism classes, operations and edges."""
     data = {
@@ -186,12 +185,12 @@ def info_cmd(
         _emit_json(data)
         return
     table = Table(title="NAS-Bench-201 cell space (Dong and Yang, ICLR 2020)")
-    table.add_column("field")
-    table.add_column("value", overflow="fold")
+    table.add_column("field", no_wrap=True)
+    table.add_column("value", no_wrap=True)
     table.add_row("architectures", f"{data['num_archs']:,}")
     table.add_row("isomorphism classes", f"{data['num_unique']:,}")
     table.add_row("nodes", f"{data['num_nodes']} (node 0 = input, node {data['num_nodes'] - 1} = output)")
     table.add_row("operations", ", ".join(data["ops"]))
     table.add_row("edges (string order)", ", ".join(data["edges"]))
     table.add_row("example", data["example"])
-    _console().print(table)
+    print_wide(table, _console())

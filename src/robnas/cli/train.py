@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import typer
+
+from robnas.cli._output import device_option, echo_json, json_option
 
 
 def train(
@@ -32,22 +33,28 @@ def train(
         "0 for nasrobbench201 and nasbench201, whose benchmarks train on the whole split; else 0.1).",
     ),
     seed: int = typer.Option(0, help="Seed of the weights, data order, augmentation and attacks."),
-    device: str = typer.Option("cpu", help="Torch device, e.g. cpu or cuda."),
+    device: str = device_option(),
     root: str = typer.Option(None, help="Data root (default: $ROBNAS_DATA or the per-user directory)."),
     resume: bool = typer.Option(
         True, "--resume/--no-resume", help="Resume from the run directory's checkpoint."
     ),
-    as_json: bool = typer.Option(False, "--json", help="Print the history as JSON."),
+    force: bool = typer.Option(
+        False, "--force", help="Replace a checkpoint of another run (architecture, preset, seed) in --out."
+    ),
+    as_json: bool = json_option("Print the history as JSON (progress goes to standard error)."),
 ) -> None:
     """Train ARCH on DATASET with PRESET; checkpoints after every epoch and resumes."""
     import torch
 
+    from robnas.checks import check_device, check_seed
     from robnas.data import load_dataset, train_val_split
     from robnas.models import build_network
     from robnas.spaces import Arch
     from robnas.training import default_val_fraction, get_preset
     from robnas.training import train as run
 
+    device = check_device(device)
+    check_seed(seed)
     a = Arch.parse(int(arch) if arch.strip().isdigit() else arch)
     p = get_preset(preset).replace(epochs=epochs, objective=objective, beta=beta, C=channels, N=cells)
     ds = load_dataset(dataset, split="train", root=root)
@@ -64,11 +71,12 @@ def train(
         **info.model_kwargs(),
     )
     hist = run(
-        model, tr, va, p, seed=seed, device=device, out_dir=out_dir, resume=resume, progress=not as_json,
+        model, tr, va, p, seed=seed, device=device, out_dir=out_dir, resume=resume and not force,
+        progress=True,
         meta={"dataset": dataset, "arch_index": a.index, "val_fraction": val_fraction},
     )  # fmt: skip
     if as_json:
-        typer.echo(json.dumps({"out": str(out_dir), **hist.to_dict()}, indent=1))
+        echo_json({"out": str(out_dir), **hist.to_dict()})
         return
     for e in hist.epochs:
         typer.echo(

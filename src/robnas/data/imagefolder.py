@@ -47,6 +47,8 @@ def read_image(path: Path) -> np.ndarray:
         if arr.dtype != np.uint8:
             if not np.issubdtype(arr.dtype, np.floating) or arr.min() < 0 or arr.max() > 1:
                 raise DataError(f"{path} must hold uint8 pixels or floats in [0, 1], got {arr.dtype}")
+            if not np.isfinite(arr).all():  # NaN passes the range test and would become black
+                raise DataError(f"{path} holds NaN or infinite pixels; floats must lie in [0, 1]")
             arr = np.round(arr * 255).astype(np.uint8)
         return arr
     try:

@@ -10,6 +10,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
+from robnas.errors import ConfigError
+
 
 @dataclass(frozen=True)
 class FileSpec:
@@ -82,9 +84,9 @@ class DatasetInfo:
     def __post_init__(self) -> None:
         object.__setattr__(self, "splits", MappingProxyType(dict(self.splits)))
         if len(self.mean) != self.channels or len(self.std) != self.channels:
-            raise ValueError(f"dataset {self.name}: mean and std need one value per channel")
+            raise ConfigError(f"dataset {self.name}: mean and std need one value per channel")
         if len(self.class_names) != self.num_classes:
-            raise ValueError(
+            raise ConfigError(
                 f"dataset {self.name}: {len(self.class_names)} class names for {self.num_classes} classes"
             )
 

@@ -8,7 +8,6 @@ decorated by :func:`register_dataset`.
 
 from __future__ import annotations
 
-import difflib
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -18,6 +17,7 @@ import numpy as np
 
 from robnas.errors import ConfigError, DataError
 from robnas.paths import data_root
+from robnas.registry import Registry
 
 from .dataset import ImageDataset
 from .files import DIFFERS, MISSING, FileStatus, fetch, file_status, locate
@@ -103,7 +103,7 @@ class DatasetReader:
             raise DataError(
                 f"{info.name} {split}: images have shape {tuple(images.shape[1:])}, expected {expected}"
             )
-        return ImageDataset(images, labels, info, split)
+        return ImageDataset(images, labels, info, split)  # type: ignore[arg-type]  # arrays are converted
 
     # -- downloading -------------------------------------------------------------------------
     def download(self, progress: bool = True) -> list[FileStatus]:
@@ -150,46 +150,52 @@ class DatasetReader:
 
 R = TypeVar("R", bound=type[DatasetReader])
 
-#: name -> reader class
-DATASETS: dict[str, type[DatasetReader]] = {}
+DATASETS: Registry[type[DatasetReader]] = Registry(
+    "dataset",
+    builtin={
+        "cifar10": "robnas.data.cifar",
+        "cifar100": "robnas.data.cifar",
+        "cifar10-c": "robnas.data.corrupted",
+        "cifar100-c": "robnas.data.corrupted",
+        "digits": "robnas.data.digits",
+        "fashion-mnist": "robnas.data.idx",
+        "imagefolder": "robnas.data.imagefolder",
+        "imagenet16-120": "robnas.data.imagenet16",
+        "mnist": "robnas.data.idx",
+    },
+    aliases={"imagenet16": "imagenet16-120", "fashion_mnist": "fashion-mnist"},
+)
+"""The dataset registry: name -> reader class (built-in readers imported on first use)."""
 
 
 def register_dataset(name: str) -> Callable[[R], R]:
     """Class decorator adding a :class:`DatasetReader` subclass to :data:`DATASETS` under ``name``."""
 
     def deco(cls: R) -> R:
-        if name in DATASETS and DATASETS[name] is not cls:
-            raise ValueError(f"dataset name {name!r} is already registered by {DATASETS[name].__name__}")
         if cls.info.name != name:
-            raise ValueError(
+            raise ConfigError(
                 f"reader {cls.__name__} describes {cls.info.name!r} but is registered as {name!r}"
             )
-        DATASETS[name] = cls
+        DATASETS.register(name, cls)
         return cls
 
     return deco
 
 
 def available_datasets() -> list[str]:
-    """Registered dataset names, sorted."""
-    return sorted(DATASETS)
+    """Registered dataset names, sorted (imports no reader)."""
+    return DATASETS.names()
 
 
 def get_reader(name: str, root: PathLike | None = None) -> DatasetReader:
     """The reader of dataset ``name`` at data root ``root``."""
-    key = name.strip().lower()
-    if key not in DATASETS:
-        close = difflib.get_close_matches(key, DATASETS, n=1)
-        hint = f" (did you mean {close[0]!r}?)" if close else ""
-        raise ConfigError(f"unknown dataset {name!r}{hint}; available: {', '.join(available_datasets())}")
-    return DATASETS[key](root)
+    return DATASETS.get(name)(root)
 
 
 def dataset_info(name: str, root: PathLike | None = None) -> DatasetInfo:
     """The :class:`DatasetInfo` of ``name`` (for ``imagefolder``, of the folder ``root``)."""
-    key = name.strip().lower()
-    if key in DATASETS and root is None:
-        return DATASETS[key].info
+    if name in DATASETS and root is None:
+        return DATASETS.get(name).info
     return get_reader(name, root).describe()
 
 

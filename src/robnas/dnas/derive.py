@@ -18,6 +18,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from robnas.errors import ConfigError
 from robnas.spaces.darts import DARTS_OPS, STEPS, Genotype
 from robnas.spaces.nb201 import EDGES, OPS, Arch
 
@@ -28,13 +29,13 @@ def derive_nb201(alpha: Tensor, exclude_none: bool = False) -> Arch:
     """The NAS-Bench-201 cell of ``alpha`` (``[6, 5]``, edges in :data:`~robnas.spaces.EDGES` order)."""
     a = torch.as_tensor(alpha).detach().float().clone()
     if a.shape != (len(EDGES), len(OPS)):
-        raise ValueError(f"NAS-Bench-201 alphas have shape {(len(EDGES), len(OPS))}, got {tuple(a.shape)}")
+        raise ConfigError(f"NAS-Bench-201 alphas have shape {(len(EDGES), len(OPS))}, got {tuple(a.shape)}")
     if exclude_none:
         a[:, OPS.index("none")] = float("-inf")
     return Arch(tuple(int(i) for i in a.argmax(dim=1)))  # type: ignore[arg-type]
 
 
-def _derive_cell(alpha: Tensor) -> tuple[tuple[str, int], ...]:
+def _derive_cell(alpha: Tensor, exclude_none: bool = True) -> tuple[tuple[str, int], ...]:
     w = torch.softmax(torch.as_tensor(alpha).detach().float(), dim=-1)
     none = DARTS_OPS.index("none")
     gene: list[tuple[str, int]] = []
@@ -42,7 +43,8 @@ def _derive_cell(alpha: Tensor) -> tuple[tuple[str, int], ...]:
     for i in range(STEPS):
         n = 2 + i
         block = w[start : start + n].clone()
-        block[:, none] = float("-inf")
+        if exclude_none:
+            block[:, none] = float("-inf")
         best_w, best_op = block.max(dim=1)
         order = sorted(range(n), key=lambda j: -float(best_w[j]))[:2]
         for j in sorted(order):
@@ -51,7 +53,10 @@ def _derive_cell(alpha: Tensor) -> tuple[tuple[str, int], ...]:
     return tuple(gene)
 
 
-def derive_darts(alpha_normal: Tensor, alpha_reduce: Tensor) -> Genotype:
-    """DARTS' genotype rule (top-2 inputs per node, best non-``none`` operation per input)."""
+def derive_darts(alpha_normal: Tensor, alpha_reduce: Tensor, exclude_none: bool = True) -> Genotype:
+    """DARTS' genotype rule (top-2 inputs per node, best non-``none`` operation per input);
+    ``exclude_none=False`` ranks and picks operations with ``none`` included."""
     concat = tuple(range(2, 2 + STEPS))
-    return Genotype(_derive_cell(alpha_normal), concat, _derive_cell(alpha_reduce), concat)
+    return Genotype(
+        _derive_cell(alpha_normal, exclude_none), concat, _derive_cell(alpha_reduce, exclude_none), concat
+    )

@@ -23,6 +23,8 @@ import itertools
 import torch
 from torch import Tensor
 
+from robnas.errors import ConfigError
+
 
 def _pair(m11: float, m12: float, m22: float) -> tuple[float, float]:
     """``gamma`` minimising ``||gamma a + (1 - gamma) b||^2`` from ``a.a, a.b, b.b``; and the value."""
@@ -145,5 +147,5 @@ def normalise_gradients(grads: list[Tensor], losses: list[Tensor] | None, mode: 
             scale = losses[i].detach().abs().clamp_min(1e-12)
             out.append(g / scale if mode == "loss" else g / (scale * n))
         else:
-            raise ValueError(f"unknown gradient normalisation {mode!r}; choose none, l2, loss or loss+")
+            raise ConfigError(f"unknown gradient normalisation {mode!r}; choose none, l2, loss or loss+")
     return out

@@ -2,21 +2,22 @@
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 from typing import Any
 
+from robnas.errors import ConfigError, MissingFileError
 from robnas.spaces.darts import DARTS_OPS
 from robnas.spaces.nb201 import EDGES, OPS
+from robnas.utils import read_json
 
 
 def load_history(run_dir: str | os.PathLike[str]) -> list[dict[str, Any]]:
     """The per-epoch record (``history.json``) of a search run directory."""
     path = Path(run_dir) / "history.json"
     if not path.is_file():
-        raise FileNotFoundError(f"{path} not found: is {run_dir} the --out folder of `robnas dnas search`?")
-    return json.loads(path.read_text())
+        raise MissingFileError(f"{path} not found: is {run_dir} the --out folder of `robnas dnas search`?")
+    return read_json(path, "search history")
 
 
 def plot_alpha_trajectories(
@@ -29,7 +30,7 @@ def plot_alpha_trajectories(
     import matplotlib.pyplot as plt
 
     if not history:
-        raise ValueError("the history is empty: no epoch has finished yet")
+        raise ConfigError("the history is empty: no epoch has finished yet")
     epochs = [h["epoch"] for h in history]
     tables = history[0]["alpha"]
     n_edges = sum(len(t) for t in tables)

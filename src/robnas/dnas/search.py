@@ -30,7 +30,6 @@ reproduces an uninterrupted one on CPU.
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import time
@@ -44,12 +43,16 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from robnas.dnas.methods import SearchMethod, get_method
-from robnas.dnas.supernet import DARTSSupernet, NB201Supernet, build_supernet
+from robnas.dnas.supernet import DARTSSupernet, NB201Supernet, Supernet, build_supernet
 from robnas.errors import ConfigError, RobnasError
+from robnas.utils import atomic_write_json
 
 CHECKPOINT = "checkpoint.pt"
 FORMAT = "robnas-dnas/1"
 SPACES = ("nb201", "darts")
+HESSIANS = ("finite-difference", "exact")
+FD_RADIUS = 0.01
+"""DARTS' finite-difference radius: the weights move by ``FD_RADIUS`` (L2) each way."""
 
 
 class SearchDiverged(RobnasError):
@@ -69,7 +72,8 @@ class SearchConfig:
     batch_size: int = 64
     seed: int = 0
     n_train: int | None = 5000
-    order: str = "first"
+    order: str = "auto"
+    hessian: str = "finite-difference"
     w_lr: float = 0.025
     w_lr_min: float = 0.001
     w_momentum: float = 0.9
@@ -86,8 +90,10 @@ class SearchConfig:
     def __post_init__(self) -> None:
         if self.space not in SPACES:
             raise ConfigError(f"unknown search space {self.space!r}; choose nb201 or darts")
-        if self.order not in ("first", "second"):
-            raise ConfigError(f"order must be 'first' or 'second', got {self.order!r}")
+        if self.order not in ("auto", "first", "second"):
+            raise ConfigError(f"order must be 'auto', 'first' or 'second', got {self.order!r}")
+        if self.hessian not in HESSIANS:
+            raise ConfigError(f"hessian must be one of {', '.join(HESSIANS)}, got {self.hessian!r}")
         for name in ("epochs", "C", "batch_size"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be at least 1, got {getattr(self, name)}")
@@ -95,7 +101,9 @@ class SearchConfig:
             raise ConfigError(f"N (cells per stage) must be at least 1, got {self.N}")
         if self.n_train is not None and self.n_train < 4:
             raise ConfigError(f"n_train must be at least 4 images, got {self.n_train}")
-        get_method(self.method, **self.method_options)  # validates the method and its options
+        method = get_method(self.method, **self.method_options)  # validates the method and its options
+        if self.order == "auto":
+            self.order = method.preferred_order
 
     def identity(self) -> dict[str, Any]:
         """The fields that define the results (not where they are computed or read from)."""
@@ -113,7 +121,7 @@ class SearchRun:
     """The outcome of :func:`search`: the supernet, its derived architecture and the history."""
 
     config: SearchConfig
-    model: nn.Module
+    model: NB201Supernet | DARTSSupernet
     history: list[dict[str, Any]]
     out_dir: Path | None
 
@@ -122,18 +130,21 @@ class SearchRun:
         return derive(self.model, self.config)
 
 
-def derive(model: nn.Module, config: SearchConfig) -> Any:
-    """The discrete architecture of ``model`` (an :class:`~robnas.spaces.Arch` or a Genotype)."""
+def derive(model: Supernet, config: SearchConfig) -> Any:
+    """The discrete architecture of ``model`` (an :class:`~robnas.spaces.Arch` or a Genotype).
+
+    ``exclude_none`` is the configuration's for NB201 (default False, NAS-Bench-201's baseline);
+    in the DARTS space ``none`` is always excluded, DARTS' rule."""
     if isinstance(model, NB201Supernet):
         return model.derive(exclude_none=config.exclude_none)
-    return model.derive()  # type: ignore[operator]
+    return model.derive(exclude_none=True)
 
 
 def _arch_repr(arch: Any) -> str:
     return arch.string if hasattr(arch, "string") else str(arch)
 
 
-def load_data(config: SearchConfig):  # type: ignore[no-untyped-def]
+def load_data(config: SearchConfig):
     """``(train half, validation half)`` of the search data (see the module docstring)."""
     from robnas.data import load_dataset, train_val_split
 
@@ -143,7 +154,7 @@ def load_data(config: SearchConfig):  # type: ignore[no-untyped-def]
     return train_val_split(ds, val_fraction=0.5, seed=0)
 
 
-def build_model(config: SearchConfig, info: Any) -> nn.Module:
+def build_model(config: SearchConfig, info: Any) -> NB201Supernet | DARTSSupernet:
     torch.manual_seed(config.seed)
     return build_supernet(
         config.space,
@@ -170,8 +181,25 @@ def _grads(loss: Tensor, params: list[nn.Parameter], **kw: Any) -> list[Tensor]:
     return [g if g is not None else torch.zeros_like(p) for g, p in zip(gs, params, strict=True)]
 
 
+def _virtual_step(
+    weights: list[nn.Parameter], grads: list[Tensor], xi: float, wd: float, opt: torch.optim.Optimizer | None
+) -> None:
+    """DARTS' virtual step ``w' = w - xi (mu m + dL/dw + wd w)`` in place, with the optimiser's
+    momentum buffer ``m`` and momentum ``mu`` when it has them (as ``_compute_unrolled_model``)."""
+    mu = 0.0
+    if opt is not None:
+        mu = float(opt.param_groups[0].get("momentum", 0.0))
+    with torch.no_grad():
+        for p, g in zip(weights, grads, strict=True):
+            buf = opt.state.get(p, {}).get("momentum_buffer") if opt is not None else None
+            step = g + wd * p
+            if buf is not None and mu:
+                step = step + mu * buf
+            p.sub_(xi * step)
+
+
 def architecture_step(
-    model: nn.Module,
+    model: Supernet,
     method: SearchMethod,
     train_batch: tuple[Tensor, Tensor],
     val_batch: tuple[Tensor, Tensor],
@@ -180,21 +208,29 @@ def architecture_step(
     xi: float,
     wd: float,
     seed: int,
+    w_opt: torch.optim.Optimizer | None = None,
+    hessian: str = "finite-difference",
 ) -> tuple[list[Tensor], dict[str, float]]:
-    """The architecture gradient of one step (first or second order) and values to record."""
-    alphas = model.arch_parameters()  # type: ignore[operator]
-    weights = model.weight_parameters()  # type: ignore[operator]
+    """The architecture gradient of one step (first or second order) and values to record.
+
+    Second order (DARTS eq. 7): the upper objectives are evaluated at the virtual weights
+    ``w' = w - xi (mu m + grad_w L_low(w, alpha) + wd w)`` and the gradient is
+    ``d_alpha L_up(w', alpha) - xi grad^2_{alpha, w} L_low(w, alpha) . d_w' L_up(w', alpha)``.
+    The mixed second derivative is the central finite difference of DARTS (eq. 8, ``r = 0.01 /
+    ||v||``) or, with ``hessian="exact"``, an exact Hessian-vector product by double
+    back-propagation (one more backward pass with the graph of ``grad_w L_low`` kept).
+    """
+    alphas = model.arch_parameters()
+    weights = model.weight_parameters()
     xt, yt = train_batch
     xv, yv = val_batch
     backup: list[Tensor] = []
-    if order == "second":  # virtual step w' = w - xi (dL_low/dw + wd w)
-        gw = _grads(method.lower_loss(model, xt, yt, seed), weights)
+    if order == "second":
+        gw = _grads(method.lower_loss(model, xt, yt, seed), weights)  # type: ignore[arg-type]
         backup = [p.detach().clone() for p in weights]
-        with torch.no_grad():
-            for p, g in zip(weights, gw, strict=True):
-                p.sub_(xi * (g + wd * p))
-    objectives = method.upper_objectives(model, xv, yv, seed)
-    coefs, record = method.combine(objectives, alphas)
+        _virtual_step(weights, gw, xi, wd, w_opt)
+    objectives = method.upper_objectives(model, xv, yv, seed)  # type: ignore[arg-type]
+    coefs, record = method.combine(objectives, list(alphas))
     total = sum(coefs[k] * v for k, v in objectives.items())
     assert isinstance(total, Tensor)
     record.update({f"obj_{k}": float(v.detach()) for k, v in objectives.items()})
@@ -203,31 +239,38 @@ def architecture_step(
         return _grads(total, alphas), record
     grads = _grads(total, alphas + weights)
     g_alpha, dw = grads[: len(alphas)], grads[len(alphas) :]
+    with torch.no_grad():
+        for p, b in zip(weights, backup, strict=True):
+            p.copy_(b)
+    if hessian == "exact":
+        low = method.lower_loss(model, xt, yt, seed)  # type: ignore[arg-type]
+        gw2 = torch.autograd.grad(low, weights, create_graph=True, allow_unused=True)
+        dot = sum((g * d).sum() for g, d in zip(gw2, dw, strict=True) if g is not None)
+        hv = _grads(dot, alphas) if isinstance(dot, Tensor) else [torch.zeros_like(a) for a in alphas]
+        return [ga - xi * h for ga, h in zip(g_alpha, hv, strict=True)], record
     norm = torch.sqrt(sum((d * d).sum() for d in dw))  # type: ignore[arg-type]
-    r = 0.01 / float(norm.clamp_min(1e-12))
-    hv: list[Tensor] = []
+    r = FD_RADIUS / float(norm.clamp_min(1e-12))
+    diff: list[Tensor] = []
     for sign in (1.0, -1.0):
         with torch.no_grad():
             for p, b, d in zip(weights, backup, dw, strict=True):
                 p.copy_(b + sign * r * d)
-        g = _grads(method.lower_loss(model, xt, yt, seed), alphas)
-        hv = g if not hv else [a - b for a, b in zip(hv, g, strict=True)]
+        g = _grads(method.lower_loss(model, xt, yt, seed), alphas)  # type: ignore[arg-type]
+        diff = g if not diff else [a - b for a, b in zip(diff, g, strict=True)]
     with torch.no_grad():
         for p, b in zip(weights, backup, strict=True):
             p.copy_(b)
-    return [ga - xi * h / (2 * r) for ga, h in zip(g_alpha, hv, strict=True)], record
+    return [ga - xi * h / (2 * r) for ga, h in zip(g_alpha, diff, strict=True)], record
 
 
 def _atomic_save(obj: Any, path: Path) -> None:
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
+    from robnas.training.checkpoint import plain, save_checkpoint
+
+    save_checkpoint(plain(obj), path)  # sealed (checksum), plain values only: loads with weights_only=True
 
 
 def _atomic_json(obj: Any, path: Path) -> None:
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(obj, indent=1))
-    os.replace(tmp, path)
+    atomic_write_json(path, obj, indent=1)
 
 
 ProgressFn = Callable[[int, int, int, int, dict[str, float]], None]
@@ -267,16 +310,19 @@ def search(
         ckpt_path = out / CHECKPOINT
         cfg_path = out / "config.json"
         if resume and ckpt_path.is_file():
-            ckpt = torch.load(ckpt_path, map_location=device, weights_only=False)
+            from robnas.training.checkpoint import plain, read_checkpoint
+            from robnas.training.loop import load_weights
+
+            ckpt = read_checkpoint(ckpt_path, device)  # weights_only=True, checksum verified
             if ckpt.get("format") != FORMAT:
                 raise RobnasError(f"{ckpt_path} is not a robnas search checkpoint; use another --out")
-            if ckpt["config"] != config.identity():
-                diff = sorted(k for k, v in config.identity().items() if ckpt["config"].get(k) != v)
+            if ckpt["config"] != plain(config.identity()):
+                diff = sorted(k for k, v in plain(config.identity()).items() if ckpt["config"].get(k) != v)
                 raise ConfigError(
                     f"{out} holds a search with other settings ({', '.join(diff)} differ); "
                     "use another --out or the same settings to resume"
                 )
-            model.load_state_dict(ckpt["model"])
+            load_weights(model, ckpt["model"], ckpt_path)
             w_opt.load_state_dict(ckpt["w_opt"])
             a_opt.load_state_dict(ckpt["a_opt"])
             history = ckpt["history"]
@@ -318,6 +364,7 @@ def search(
         val_loader.set_epoch(epoch)
         sums: dict[str, float] = {}
         correct = seen = 0
+        method.begin_epoch(epoch, config.epochs)
         model.train()
         for step, ((xt, yt), (xv, yv)) in enumerate(zip(loader, val_loader, strict=False)):
             if step >= steps:
@@ -326,12 +373,21 @@ def search(
             lr = config.w_lr_min + 0.5 * (config.w_lr - config.w_lr_min) * (
                 1 + math.cos(math.pi * global_step / total_steps)
             )
-            for g in w_opt.param_groups:
-                g["lr"] = lr
+            for group in w_opt.param_groups:
+                group["lr"] = lr
             seed = _step_seed(config, global_step)
             # 1. architecture step
             g_alpha, record = architecture_step(
-                model, method, (xt, yt), (xv, yv), order=config.order, xi=lr, wd=config.w_wd, seed=seed
+                model,
+                method,
+                (xt, yt),
+                (xv, yv),
+                order=config.order,
+                xi=lr,
+                wd=config.w_wd,
+                seed=seed,
+                w_opt=w_opt,
+                hessian=config.hessian,
             )
             _check(torch.tensor(record["upper"]), "upper-level loss", epoch, step)
             for a, g in zip(alphas, g_alpha, strict=True):

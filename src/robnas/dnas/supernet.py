@@ -22,17 +22,53 @@ DARTS. The alphas start at ``1e-3 * N(0, 1)`` (DARTS).
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from typing import Any, Protocol, runtime_checkable
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from robnas.errors import ConfigError
 from robnas.models.darts import DARTSMacro, darts_preprocess
 from robnas.models.darts_ops import DARTS_OPERATIONS
 from robnas.models.nb201 import NB201Network
 from robnas.models.ops import OPERATIONS, OpFactory
-from robnas.spaces.darts import DARTS_OPS
+from robnas.spaces.darts import DARTS_OPS, Genotype
 from robnas.spaces.nb201 import EDGES, NUM_NODES, OPS, Arch
+
+
+@runtime_checkable
+class Supernet(Protocol):
+    """What the search loop and the methods use of a supernet (both spaces implement it).
+
+    * ``arch_parameters()`` / ``weight_parameters()``: the alphas and everything else;
+    * ``arch_weights()``: ``softmax(alpha)`` per alpha tensor, the weights of the mixed operations;
+    * ``expected_params(weights=None)``: expected parameter count of the derived network under
+      ``weights`` (default: the current ``arch_weights()``), differentiable in alpha;
+    * ``param_range()`` and ``uniform_params()``: smallest/largest derived size and the expected
+      size at uniform alpha, computed once and cached by the supernet;
+    * ``derive(exclude_none=...)``: the discrete architecture.
+    """
+
+    space: str
+
+    def arch_parameters(self) -> list[nn.Parameter]: ...
+
+    def weight_parameters(self) -> list[nn.Parameter]: ...
+
+    def arch_weights(self) -> list[Tensor]: ...
+
+    def expected_params(self, weights: list[Tensor] | None = None) -> Tensor: ...
+
+    def param_range(self) -> tuple[float, float]: ...
+
+    def uniform_params(self) -> float: ...
+
+    def derive(self, exclude_none: bool = False) -> Arch | Genotype: ...
+
+
+def _uniform(alphas: Sequence[Tensor]) -> list[Tensor]:
+    return [torch.full_like(a, 1.0 / a.shape[-1]) for a in alphas]
 
 
 def _count(module: nn.Module) -> int:
@@ -65,12 +101,42 @@ class MixedOp(nn.Module):
         )
         counts = [_count(factories[n](C_in, C_out, stride, True, True)) for n in self.names]
         self.register_buffer("op_params", torch.tensor(counts, dtype=torch.float32), persistent=False)
+        self.op_macs: Tensor | None = None  # multiply-accumulates per image, known after a forward
+
+    def _counting_hooks(self) -> tuple[list[Any], list[list[int]]]:
+        """Hooks counting each operation's convolution multiply-accumulates per image during one
+        forward pass (shapes only: the pass itself is unchanged)."""
+        handles: list[Any] = []
+        totals: list[list[int]] = []
+        for op in self.ops:
+            total = [0]
+            totals.append(total)
+
+            def hook(m: nn.Module, inp: tuple[Tensor, ...], out: Tensor, total: list[int] = total) -> None:
+                assert isinstance(m, nn.Conv2d)
+                k = m.kernel_size[0] * m.kernel_size[1]
+                total[0] += out[0].numel() * (m.in_channels // m.groups) * k
+
+            handles += [m.register_forward_hook(hook) for m in op.modules() if isinstance(m, nn.Conv2d)]
+        return handles, totals
+
+    def expected_macs(self, weights: Tensor) -> Tensor:
+        if self.op_macs is None:
+            raise ConfigError("operation costs are known after a forward pass of the supernet")
+        return (weights * self.op_macs.to(weights.dtype)).sum()
 
     def forward(self, x: Tensor, weights: Tensor) -> Tensor:
-        out = None
-        for w, op in zip(weights, self.ops, strict=True):
-            y = w * op(x)
-            out = y if out is None else out + y
+        handles, totals = self._counting_hooks() if self.op_macs is None else ([], [])
+        try:
+            out = None
+            for w, op in zip(weights, self.ops, strict=True):
+                y = w * op(x)
+                out = y if out is None else out + y
+        finally:
+            for h in handles:
+                h.remove()
+        if totals:
+            self.op_macs = torch.tensor([float(t[0]) for t in totals], device=x.device)
         assert out is not None
         return out
 
@@ -83,7 +149,6 @@ class NB201SearchCell(nn.Module):
 
     def __init__(self, C_in: int, C_out: int, stride: int = 1, affine: bool = False, track: bool = True):
         super().__init__()
-        self.bound_weights: Tensor | None = None  # set while certified bounds are computed
         self.edges = nn.ModuleDict(
             {
                 f"{i}_{j}": MixedOp(
@@ -93,11 +158,17 @@ class NB201SearchCell(nn.Module):
             }
         )
 
+    @staticmethod
+    def sources(j: int) -> range:
+        """The nodes summed into node ``j`` (every earlier node: the search cell is dense); the one
+        graph walk of the forward pass and the bound rules."""
+        return range(j)
+
     def forward(self, x: Tensor, weights: Tensor) -> Tensor:
         nodes = [x]
         for j in range(1, NUM_NODES):
             total = None
-            for i in range(j):
+            for i in self.sources(j):
                 k = EDGES.index((i, j))
                 out = self.edges[f"{i}_{j}"](nodes[i], weights[k])
                 total = out if total is None else total + out
@@ -106,7 +177,11 @@ class NB201SearchCell(nn.Module):
         return nodes[-1]
 
     def expected_params(self, weights: Tensor) -> Tensor:
-        return sum(self.edges[f"{i}_{j}"].expected_params(weights[k]) for k, (i, j) in enumerate(EDGES))
+        total = weights.new_zeros(())
+        for k, (i, j) in enumerate(EDGES):
+            edge: MixedOp = self.edges[f"{i}_{j}"]  # type: ignore[assignment]
+            total = total + edge.expected_params(weights[k])
+        return total
 
 
 class NB201Supernet(NB201Network):
@@ -136,6 +211,8 @@ class NB201Supernet(NB201Network):
         super().__init__(None, C, N, num_classes, in_channels, mean, std, cell_factory=cell)
         self.alpha = nn.Parameter(1e-3 * torch.randn(len(EDGES), len(OPS)))
         self.op_names = OPS
+        self._param_range: tuple[float, float] | None = None
+        self._uniform_params: float | None = None
 
     def arch_parameters(self) -> list[nn.Parameter]:
         return [self.alpha]
@@ -160,13 +237,39 @@ class NB201Supernet(NB201Network):
         )
         fixed += _count(self.stem) + _count(self.lastact) + _count(self.classifier)
         cells = [m for m in self.cells if isinstance(m, NB201SearchCell)]
-        return fixed + sum(c.expected_params(w) for c in cells)
+        return fixed + sum((c.expected_params(w) for c in cells), w.new_zeros(()))
+
+    def expected_macs(self, weights: list[Tensor] | None = None) -> Tensor:
+        """Expected multiply-accumulates per image of the cells' operations under ``weights``
+        (default ``softmax(alpha)``), differentiable in alpha (after one forward pass)."""
+        ws = self.arch_weights() if weights is None else weights
+        total = ws[0].new_zeros(())
+        for m in self.modules():
+            if isinstance(m, NB201SearchCell | DARTSSearchCell):
+                w = ws[1] if isinstance(m, DARTSSearchCell) and m.reduction else ws[0]
+                edges = m.edges.values() if isinstance(m.edges, nn.ModuleDict) else m.edges
+                for k, e in enumerate(edges):
+                    total = total + e.expected_macs(w[k])  # type: ignore[operator]
+        return total
+
+    def uniform_params(self) -> float:
+        """Expected parameter count at uniform alpha (cached)."""
+        if self._uniform_params is None:
+            with torch.no_grad():
+                self._uniform_params = float(self.expected_params(_uniform(self.arch_parameters())))
+        return self._uniform_params
 
     def param_range(self) -> tuple[float, float]:
-        """Smallest and largest parameter count over all derived networks."""
+        """Smallest and largest parameter count over all derived networks (cached)."""
+        if self._param_range is None:
+            with torch.no_grad():
+                self._param_range = self._compute_range()
+        return self._param_range
+
+    def _compute_range(self) -> tuple[float, float]:
         lo = self.expected_params([F.one_hot(torch.zeros(len(EDGES), dtype=torch.long), len(OPS)).float()])
         cells = [m for m in self.cells if isinstance(m, NB201SearchCell)]
-        big = torch.stack([e.op_params for e in cells[0].edges.values()]).argmax(1) if cells else None
+        big = torch.stack([e.op_params for e in cells[0].edges.values()]).argmax(1) if cells else None  # type: ignore[misc]
         if big is None:
             return float(lo), float(lo)
         hi = self.expected_params([F.one_hot(big, len(OPS)).float()])
@@ -209,18 +312,41 @@ class DARTSSearchCell(nn.Module):
                 stride = 2 if reduction and j < 2 else 1
                 self.edges.append(MixedOp(DARTS_OPS, factories, C, C, stride, affine, track))
 
+    @property
+    def concat(self) -> list[int]:
+        return list(range(2 + STEPS - MULTIPLIER, 2 + STEPS))
+
+    def node_terms(self, weights: Tensor | None = None) -> list[list[tuple[nn.Module, int, Tensor | None]]]:
+        """For nodes 2..5: every candidate operation of every incoming edge, with its weight
+        ``weights[edge, op]`` (``softmax(alpha)``, given by the bound state)."""
+        if weights is None:
+            raise ConfigError("a DARTS search cell needs its architecture weights (BoundState.cell_weights)")
+        terms: list[list[tuple[nn.Module, int, Tensor | None]]] = []
+        offset = 0
+        for i in range(STEPS):
+            node: list[tuple[nn.Module, int, Tensor | None]] = []
+            for j in range(2 + i):
+                mixed: MixedOp = self.edges[offset + j]  # type: ignore[assignment]
+                node.extend((op, j, weights[offset + j, o]) for o, op in enumerate(mixed.ops))
+            terms.append(node)
+            offset += 2 + i
+        return terms
+
     def forward(self, s0: Tensor, s1: Tensor, weights: Tensor) -> Tensor:
         states = [self.preprocess0(s0), self.preprocess1(s1)]
         offset = 0
         for _ in range(STEPS):
             s = sum(self.edges[offset + j](h, weights[offset + j]) for j, h in enumerate(states))
             offset += len(states)
-            states.append(s)  # type: ignore[arg-type]
+            states.append(s)
         return torch.cat(states[-MULTIPLIER:], dim=1)
 
     def expected_params(self, weights: Tensor) -> Tensor:
         fixed = _affine_count(self.preprocess0) + _affine_count(self.preprocess1)
-        return fixed + sum(e.expected_params(weights[k]) for k, e in enumerate(self.edges))
+        total = weights.new_zeros(())
+        for k, e in enumerate(self.edges):
+            total = total + e.expected_params(weights[k])  # type: ignore[operator]
+        return fixed + total
 
 
 def _affine_count(module: nn.Module) -> int:
@@ -267,6 +393,8 @@ class DARTSSupernet(DARTSMacro):
         self.alpha_normal = nn.Parameter(1e-3 * torch.randn(NUM_DARTS_EDGES, len(DARTS_OPS)))
         self.alpha_reduce = nn.Parameter(1e-3 * torch.randn(NUM_DARTS_EDGES, len(DARTS_OPS)))
         self.op_names = DARTS_OPS
+        self._param_range: tuple[float, float] | None = None
+        self._uniform_params: float | None = None
 
     def arch_parameters(self) -> list[nn.Parameter]:
         return [self.alpha_normal, self.alpha_reduce]
@@ -287,21 +415,53 @@ class DARTSSupernet(DARTSMacro):
     def expected_params(self, weights: list[Tensor] | None = None) -> Tensor:
         w_normal, w_reduce = self.arch_weights() if weights is None else weights
         fixed = _count(self.stem) + _count(self.classifier)
-        return fixed + sum(c.expected_params(w_reduce if c.reduction else w_normal) for c in self.cells)
+        total = w_normal.new_zeros(())
+        for c in self.cells:
+            total = total + c.expected_params(w_reduce if c.reduction else w_normal)  # type: ignore[operator]
+        return fixed + total
+
+    def expected_macs(self, weights: list[Tensor] | None = None) -> Tensor:
+        """Expected multiply-accumulates per image of the cells' operations under ``weights``
+        (default ``softmax(alpha)``), differentiable in alpha (after one forward pass)."""
+        ws = self.arch_weights() if weights is None else weights
+        total = ws[0].new_zeros(())
+        for m in self.modules():
+            if isinstance(m, NB201SearchCell | DARTSSearchCell):
+                w = ws[1] if isinstance(m, DARTSSearchCell) and m.reduction else ws[0]
+                edges = m.edges.values() if isinstance(m.edges, nn.ModuleDict) else m.edges
+                for k, e in enumerate(edges):
+                    total = total + e.expected_macs(w[k])  # type: ignore[operator]
+        return total
+
+    def uniform_params(self) -> float:
+        """Expected parameter count at uniform alpha (cached)."""
+        if self._uniform_params is None:
+            with torch.no_grad():
+                self._uniform_params = float(self.expected_params(_uniform(self.arch_parameters())))
+        return self._uniform_params
 
     def param_range(self) -> tuple[float, float]:
+        """Smallest and largest parameter count over all derived networks (cached)."""
+        if self._param_range is None:
+            with torch.no_grad():
+                self._param_range = self._compute_range()
+        return self._param_range
+
+    def _compute_range(self) -> tuple[float, float]:
         def at(pick: Callable[[Tensor], Tensor]) -> float:
             cell = self.cells[0]
-            p = torch.stack([e.op_params for e in cell.edges])
+            p = torch.stack([e.op_params for e in cell.edges])  # type: ignore[union-attr]
             w = F.one_hot(pick(p), len(DARTS_OPS)).float()
             return float(self.expected_params([w, w]))
 
         return at(lambda p: p.argmin(1)), at(lambda p: p.argmax(1))
 
-    def derive(self, exclude_none: bool = True):  # type: ignore[no-untyped-def]
+    def derive(self, exclude_none: bool = True) -> Genotype:
+        """DARTS' genotype rule; ``exclude_none=False`` lets ``none`` be chosen (then kept in the
+        genotype as a zero operation)."""
         from robnas.dnas.derive import derive_darts
 
-        return derive_darts(self.alpha_normal.detach(), self.alpha_reduce.detach())
+        return derive_darts(self.alpha_normal.detach(), self.alpha_reduce.detach(), exclude_none=exclude_none)
 
 
 def build_supernet(space: str, **kwargs: object) -> NB201Supernet | DARTSSupernet:
@@ -310,4 +470,4 @@ def build_supernet(space: str, **kwargs: object) -> NB201Supernet | DARTSSuperne
         return NB201Supernet(**kwargs)  # type: ignore[arg-type]
     if space == "darts":
         return DARTSSupernet(**kwargs)  # type: ignore[arg-type]
-    raise ValueError(f"unknown search space {space!r}; choose nb201 or darts")
+    raise ConfigError(f"unknown search space {space!r}; choose nb201 or darts")

@@ -7,35 +7,11 @@ values; :func:`register_measure` adds a measure; :func:`available_measures` list
 on the batch) and each module for its paper and choices.
 """
 
-from robnas.measures.bounds import (
-    BoundState,
-    certified_lower_bound,
-    certified_radius,
-    interval_forward,
-    linear_backward,
-    margin_bounds,
-    margin_spec,
-    register_interval_rule,
-    register_linear_rule,
-    relu_relaxation,
-    spec_linear_interval,
-)
-from robnas.measures.hessian import hessian_top_eigenvalue, input_hvp
-from robnas.measures.jacobian import (
-    input_jacobian,
-    jacobian_frobenius,
-    jacobian_projection,
-    top_logit_gradient_norm,
-)
-from robnas.measures.ntk import (
-    kernel_scores,
-    mixed_kernel,
-    per_sample_grads,
-    per_sample_grads_loop,
-    perturb,
-)
-from robnas.measures.proxies import jacov_score
+from typing import TYPE_CHECKING
+
+from robnas._lazy import lazy_attributes
 from robnas.measures.registry import (
+    MEASURES,
     MeasureContext,
     MeasureSpec,
     available_measures,
@@ -48,7 +24,68 @@ from robnas.measures.registry import (
     register_measure,
 )
 
+if TYPE_CHECKING:
+    from robnas.measures.bounds import (
+        BoundState,
+        certified_lower_bound,
+        certified_radius,
+        interval_forward,
+        linear_backward,
+        margin_bounds,
+        margin_spec,
+        register_interval_rule,
+        register_linear_rule,
+        relu_relaxation,
+        spec_linear_interval,
+    )
+    from robnas.measures.hessian import hessian_top_eigenvalue, input_hvp
+    from robnas.measures.jacobian import (
+        input_jacobian,
+        jacobian_frobenius,
+        jacobian_projection,
+        top_logit_gradient_norm,
+    )
+    from robnas.measures.ntk import (
+        kernel_scores,
+        mixed_kernel,
+        per_sample_grads,
+        per_sample_grads_loop,
+        perturb,
+    )
+    from robnas.measures.proxies import jacov_score
+
+# the measures themselves are imported when first used (the registry lists them without importing)
+__getattr__, __dir__ = lazy_attributes(
+    __name__,
+    {
+        "BoundState": "robnas.measures.bounds",
+        "certified_lower_bound": "robnas.measures.bounds",
+        "certified_radius": "robnas.measures.bounds",
+        "interval_forward": "robnas.measures.bounds",
+        "linear_backward": "robnas.measures.bounds",
+        "margin_bounds": "robnas.measures.bounds",
+        "margin_spec": "robnas.measures.bounds",
+        "register_interval_rule": "robnas.measures.bounds",
+        "register_linear_rule": "robnas.measures.bounds",
+        "relu_relaxation": "robnas.measures.bounds",
+        "spec_linear_interval": "robnas.measures.bounds",
+        "hessian_top_eigenvalue": "robnas.measures.hessian",
+        "input_hvp": "robnas.measures.hessian",
+        "input_jacobian": "robnas.measures.jacobian",
+        "jacobian_frobenius": "robnas.measures.jacobian",
+        "jacobian_projection": "robnas.measures.jacobian",
+        "top_logit_gradient_norm": "robnas.measures.jacobian",
+        "kernel_scores": "robnas.measures.ntk",
+        "mixed_kernel": "robnas.measures.ntk",
+        "per_sample_grads": "robnas.measures.ntk",
+        "per_sample_grads_loop": "robnas.measures.ntk",
+        "perturb": "robnas.measures.ntk",
+        "jacov_score": "robnas.measures.proxies",
+    },
+)
+
 __all__ = [
+    "MEASURES",
     "BoundState",
     "MeasureContext",
     "MeasureSpec",

@@ -24,6 +24,7 @@ import torch
 from torch import Tensor, nn
 from torch.func import vjp, vmap
 
+from robnas.errors import ConfigError
 from robnas.measures.registry import MeasureContext, register_measure
 
 
@@ -58,8 +59,8 @@ def jacobian_projection(
     for ``||J||_F^2``, at the cost of ``n_proj`` backward passes instead of ``C``.
     """
     if n_proj < 1:
-        raise ValueError(f"n_proj must be at least 1, got {n_proj}")
-    logits, pullback = vjp(model, x.detach())
+        raise ConfigError(f"n_proj must be at least 1, got {n_proj}")
+    logits, pullback = vjp(model, x.detach())[:2]  # (output, pull-back function)
     b, k = logits.shape
     v = torch.randn((n_proj, b, k), generator=generator, device="cpu", dtype=logits.dtype).to(x.device)
     v = v / v.norm(dim=2, keepdim=True)

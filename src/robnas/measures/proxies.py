@@ -35,7 +35,7 @@ from robnas.models.sizes import count_flops, count_params
 _LAYERS = (nn.Conv2d, nn.Linear)
 
 
-def _layers(model: nn.Module) -> list[nn.Module]:
+def _layers(model: nn.Module) -> list[nn.Conv2d | nn.Linear]:
     return [m for m in model.modules() if isinstance(m, _LAYERS)]
 
 
@@ -91,11 +91,11 @@ def _loss_grads(ctx: MeasureContext) -> nn.Module:
 def snip(ctx: MeasureContext) -> float:
     """``sum |w * dL/dw|`` over conv and linear weights (train mode)."""
     net = _loss_grads(ctx)
-    return sum(
-        float((m.weight.detach() * m.weight.grad).abs().sum())
-        for m in _layers(net)
-        if m.weight.grad is not None
-    )
+    score = 0.0
+    for m in _layers(net):
+        if m.weight.grad is not None:
+            score += float((m.weight.detach() * m.weight.grad).abs().sum())
+    return score
 
 
 @register_measure(
@@ -104,7 +104,11 @@ def snip(ctx: MeasureContext) -> float:
 def grad_norm(ctx: MeasureContext) -> float:
     """Sum over conv and linear layers of ``||dL/dW||_2`` (train mode)."""
     net = _loss_grads(ctx)
-    return sum(float(m.weight.grad.norm()) for m in _layers(net) if m.weight.grad is not None)
+    score = 0.0
+    for m in _layers(net):
+        if m.weight.grad is not None:
+            score += float(m.weight.grad.norm())
+    return score
 
 
 def jacov_score(jac: np.ndarray, k: float = 1e-5) -> float:

@@ -37,6 +37,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from robnas.errors import ConfigError
+from robnas.registry import Registry, check_options
 
 BNMode = Literal["calibrated", "train", "eval"]
 MeasureValue = float | dict[str, float]
@@ -55,7 +56,18 @@ class MeasureSpec:
     needs_data: bool = True
 
 
-_REGISTRY: dict[str, MeasureSpec] = {}
+_B, _H, _J, _N, _P = (f"robnas.measures.{m}" for m in ("bounds", "hessian", "jacobian", "ntk", "proxies"))
+MEASURES: Registry[MeasureSpec] = Registry(
+    "measure",
+    builtin={
+        **dict.fromkeys(("certified_radius", "crown_ibp", "ibp"), _B),
+        "hessian": _H,
+        **dict.fromkeys(("jacobian", "jacobian_proj", "jacobian_top"), _J),
+        **dict.fromkeys(("ntk", "ntk_adv", "ntk_cross", "ntk_mixed", "ntk_mixed_robust"), _N),
+        **dict.fromkeys(("flops", "grad_norm", "jacov", "naswot", "params", "snip", "synflow"), _P),
+    },
+)
+"""The measure registry: name -> :class:`MeasureSpec` (built-ins imported on first use)."""
 
 
 def register_measure(
@@ -72,32 +84,21 @@ def register_measure(
     """
 
     def deco(fn: MeasureFn) -> MeasureFn:
-        if name in _REGISTRY and _REGISTRY[name].fn is not fn:
-            raise ConfigError(f"a measure named {name!r} is already registered")
         doc = (fn.__doc__ or "").strip().splitlines()
-        _REGISTRY[name] = MeasureSpec(name, fn, bn, help or (doc[0] if doc else ""), paper, needs_data)
+        MEASURES.register(name, MeasureSpec(name, fn, bn, help or (doc[0] if doc else ""), paper, needs_data))
         return fn
 
     return deco
 
 
-def _load_builtin() -> None:
-    from robnas.measures import bounds, hessian, jacobian, ntk, proxies  # noqa: F401
-
-
 def available_measures() -> list[str]:
-    """Names of the registered measures."""
-    _load_builtin()
-    return sorted(_REGISTRY)
+    """Names of the registered measures (imports none of them)."""
+    return MEASURES.names()
 
 
 def get_measure(name: str) -> MeasureSpec:
-    """The registered measure ``name``; :class:`ConfigError` naming the known ones otherwise."""
-    _load_builtin()
-    key = name.strip().lower()
-    if key not in _REGISTRY:
-        raise ConfigError(f"unknown measure {name!r}; choose from {', '.join(available_measures())}")
-    return _REGISTRY[key]
+    """The registered measure ``name`` (any case); :class:`ConfigError` with a suggestion otherwise."""
+    return MEASURES.get(name)
 
 
 def parse_measures(text: str | Sequence[str]) -> list[str]:
@@ -123,7 +124,7 @@ class MeasureContext:
     y: Tensor
     loss: Callable[[Tensor, Tensor], Tensor]
     seed: int = 0
-    cache: dict[str, Any] = field(default_factory=dict)
+    cache: dict[Any, Any] = field(default_factory=dict)
     factory: Callable[[], nn.Module] | None = None
     bn: BNMode = "calibrated"
 
@@ -206,8 +207,9 @@ def compute_measures(
     """
     chosen = parse_measures(names)
     options = options or {}
-    for key in options:
-        get_measure(key)
+    for key, opts in options.items():
+        spec = get_measure(key)
+        check_options(f"measure {spec.name}", spec.fn, opts, skip=1)
     factory = model if not isinstance(model, nn.Module) else None
     base = model if isinstance(model, nn.Module) else None
     if base is None:
@@ -222,7 +224,7 @@ def compute_measures(
         )
     if x.numel() and (float(x.min()) < 0 or float(x.max()) > 1):
         raise ConfigError("measures take pixels in [0, 1]; the model normalises them itself")
-    cache: dict[str, Any] = {}
+    cache: dict[Any, Any] = {}
     out: dict[str, float] = {}
     for name in chosen:
         spec = get_measure(name)

@@ -10,6 +10,7 @@ benchmark metrics (Kendall tau, Spearman rho; :mod:`robnas.analysis.correlation`
 from __future__ import annotations
 
 import csv
+import io
 import math
 import os
 import platform
@@ -19,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from robnas.errors import ConfigError
+from robnas.errors import ConfigError, DataError, MissingFileError
 
 ID_COLUMNS = ("index", "uid", "arch")
 PROVENANCE = ("dataset", "batch", "seed", "C", "N", "torch", "robnas", "device", "host", "seconds")
@@ -156,37 +157,102 @@ def _work(args: tuple[int, MeasureJob]) -> dict[str, Any]:
     return measure_arch(*args)
 
 
-def done_indices(out: Path) -> set[int]:
-    """Indices already in the CSV ``out`` (empty if it does not exist)."""
+SETTINGS = ("dataset", "batch", "seed", "C", "N")
+"""The columns that define a row's configuration; a table holds rows of one configuration only."""
+
+
+def done_indices(out: Path, job: MeasureJob | None = None) -> set[int]:
+    """Indices already in the CSV ``out`` (empty if it does not exist).
+
+    A last row cut by a kill or a full disk (no line end) is dropped from the file first. With
+    ``job``, a table whose rows were computed with other settings (dataset, batch, seed, C, N) is
+    refused: resuming it would mix rows of different configurations.
+    """
     if not out.exists():
         return set()
-    with out.open(newline="") as f:
-        reader = csv.DictReader(f)
-        if reader.fieldnames is None or "index" not in reader.fieldnames:
-            raise ConfigError(f"{out} is not a measure table (no 'index' column); choose another --out")
-        return {int(r["index"]) for r in reader if r.get("index")}
+    if not out.is_file():
+        raise ConfigError(f"{out} is not a regular file; give a CSV file path with --out")
+    _drop_cut_row(out)
+    try:
+        with out.open(newline="") as f:
+            reader = csv.DictReader(f)
+            if reader.fieldnames is None:
+                return set()
+            if "index" not in reader.fieldnames:
+                raise ConfigError(f"{out} is not a measure table (no 'index' column); choose another --out")
+            rows = list(reader)
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        raise DataError(f"cannot read the measure table {out}: {exc}") from None
+    if job is not None:
+        want = {k: str(getattr(job, k)) for k in SETTINGS}
+        for r in rows:
+            have = {k: r.get(k, "") for k in SETTINGS}
+            if have != want:
+                diff = ", ".join(f"{k} {have[k]} (now {want[k]})" for k in SETTINGS if have[k] != want[k])
+                raise ConfigError(
+                    f"{out} holds rows computed with other settings ({diff}); "
+                    "use another --out, or the same settings to resume"
+                )
+    return {int(r["index"]) for r in rows if r.get("index")}
+
+
+def prepare_output(out: str | os.PathLike[str]) -> Path:
+    """Check, before any work, that rows can be appended to ``out`` (a regular file, created empty
+    if missing, in a folder created if missing); :class:`DataError` / :class:`ConfigError` if not
+    (a folder, a device such as ``/dev/full``, a read-only place)."""
+    path = Path(out)
+    if path.exists() and not path.is_file():
+        raise ConfigError(f"{path} is not a regular file; give a CSV file path with --out")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with path.open("a"):
+            pass
+    except OSError as exc:
+        raise DataError(f"cannot write the measure table {path}: {exc.strerror or exc}") from None
+    return path
+
+
+def _drop_cut_row(out: Path) -> None:
+    """Truncate ``out`` after its last complete line (a row without its line end was cut)."""
+    size = out.stat().st_size
+    if size == 0:
+        return
+    with out.open("rb+") as f:
+        f.seek(max(0, size - 1))
+        if f.read(1) == b"\n":
+            return
+        f.seek(0)
+        data = f.read()
+        f.truncate(data.rfind(b"\n") + 1)
 
 
 def _append(out: Path, row: dict[str, Any]) -> None:
-    exists = out.exists() and out.stat().st_size > 0
-    if exists:
-        with out.open(newline="") as f:
-            header = next(csv.reader(f))
-        extra = [k for k in row if k not in header]
-        if extra:
-            raise ConfigError(
-                f"{out} was written with other measures (new columns {', '.join(extra[:3])}); "
-                "use another --out or the same --measures"
-            )
-    else:
-        header = list(row)
-    with out.open("a", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=header, restval="")
+    """Append one row with a single write of the whole line (then fsync); a row cut by a full disk
+    or a kill has no line end and is dropped by the next :func:`done_indices`."""
+    try:
+        exists = out.exists() and out.stat().st_size > 0
+        if exists:
+            with out.open(newline="") as f:
+                header = next(csv.reader(f))
+            extra = [k for k in row if k not in header]
+            if extra:
+                raise ConfigError(
+                    f"{out} was written with other measures (new columns {', '.join(extra[:3])}); "
+                    "use another --out or the same --measures"
+                )
+        else:
+            header = list(row)
+        buf = io.StringIO()
+        writer = csv.DictWriter(buf, fieldnames=header, restval="")
         if not exists:
             writer.writeheader()
         writer.writerow({k: _fmt(v) for k, v in row.items()})
-        f.flush()
-        os.fsync(f.fileno())
+        with out.open("a", newline="") as f:
+            f.write(buf.getvalue())
+            f.flush()
+            os.fsync(f.fileno())
+    except OSError as exc:
+        raise DataError(f"cannot write the measure table {out}: {exc.strerror or exc}") from None
 
 
 def _fmt(v: Any) -> Any:
@@ -221,9 +287,8 @@ def run_measures(
     """Measure every index not yet in ``out``, appending a row as each finishes; returns how many
     were computed now. ``workers > 1`` uses that many local processes (one torch thread each)."""
     check_job(job, workers)
-    path = Path(out)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    done = done_indices(path)
+    path = prepare_output(out)
+    done = done_indices(path, job)
     todo = [i for i in indices if i not in done]
     rows: Iterator[dict[str, Any]]
     if workers == 1 or len(todo) <= 1:
@@ -254,7 +319,7 @@ def read_table(path: str | os.PathLike[str]) -> Any:
 
     p = Path(path)
     if not p.exists():
-        raise FileNotFoundError(f"measure table {p} not found; compute it with robnas measure --out {p}")
+        raise MissingFileError(f"measure table {p} not found; compute it with robnas measure --out {p}")
     df = pd.read_csv(p)
     if "index" not in df.columns:
         raise ConfigError(f"{p} is not a measure table (no 'index' column)")
@@ -303,30 +368,7 @@ def correlate_measures(
 
 def correlation_heatmap(tau: Any, out: str | os.PathLike[str], title: str = "") -> Path:
     """A heat-map of a (measures x targets) Kendall-tau table, values written in the cells."""
-    import matplotlib
+    from robnas.analysis.plots import heatmap
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    import numpy as np
-
-    rows, cols = list(tau.index), list(tau.columns)
-    fig, ax = plt.subplots(figsize=(2.5 + 0.75 * len(cols), 1.5 + 0.38 * len(rows)))
-    values = tau.to_numpy(dtype=float)
-    im = ax.imshow(values, vmin=-1, vmax=1, cmap="RdBu_r", aspect="auto")
-    ax.set_xticks(
-        range(len(cols)), [c.replace(":cifar10/", "\n") for c in cols], rotation=60, ha="right", fontsize=7
-    )
-    ax.set_yticks(range(len(rows)), rows, fontsize=7)
-    for i in range(len(rows)):
-        for j in range(len(cols)):
-            if np.isfinite(values[i, j]):
-                ax.text(j, i, f"{values[i, j]:.2f}", ha="center", va="center", fontsize=6)
-    fig.colorbar(im, ax=ax, shrink=0.8, label="Kendall tau")
-    if title:
-        ax.set_title(title, fontsize=9)
-    fig.tight_layout()
-    path = Path(out)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=130)
-    plt.close(fig)
-    return path
+    columns = [str(c).replace(":cifar10/", "\n") for c in tau.columns]
+    return heatmap(tau, out, title, label="Kendall tau", columns=columns)

@@ -4,8 +4,15 @@ ICLR 2019, ``NetworkCIFAR``), and the macro skeleton it shares with DARTS' searc
 Layout: [Normalize] -> conv3x3 (3C) + BN -> ``layers`` cells (reductions at 1/3 and 2/3 of the
 depth, channels doubling there) -> global average pooling -> linear. Each cell preprocesses the
 outputs of the two previous cells to C channels, computes 4 nodes, each the sum of two
-operations of the genotype, and concatenates the nodes of ``*_concat``. Omitted at this scale:
-the auxiliary head and drop-path (both training regularisers of the paper's 600-epoch runs).
+operations of the genotype, and concatenates the nodes of ``*_concat``. Drop-path (DARTS'
+``drop_path``: each non-identity operation's output zeroed per sample with probability ``p`` and
+scaled by ``1 / (1 - p)`` in training; set by :meth:`DARTSNetwork.set_drop_path`, which DARTS
+raises linearly over the epochs) is built in. Not built: the auxiliary head (its loss would need
+the training loop's objective to take two outputs).
+
+Cells describe their graph by :meth:`DARTSCell.node_terms` (for every intermediate node, the
+``(operation, input state, weight)`` terms summed into it), the one walk used by certified
+bounds (:mod:`robnas.measures.bounds`) for evaluation and search cells alike.
 
 :class:`DARTSMacro` is the skeleton (stem, cell stack with its channel bookkeeping, head); the
 cells come from a factory, so that the search supernet (:class:`robnas.dnas.DARTSSupernet`)
@@ -19,6 +26,7 @@ from collections.abc import Callable, Sequence
 import torch
 from torch import Tensor, nn
 
+from robnas.errors import ConfigError
 from robnas.models.darts_ops import darts_op
 from robnas.models.ops import FactorizedReduce, Normalize, ReLUConvBN
 from robnas.spaces.darts import Genotype
@@ -60,13 +68,33 @@ class DARTSCell(nn.Module):
         self.inputs = [src for _, src in edges]
         self.ops = nn.ModuleList([darts_op(op, C, C, 2 if reduction and src < 2 else 1) for op, src in edges])
         self.multiplier = len(self.concat)
+        self.drop_prob = 0.0
+
+    def node_terms(self, weights: Tensor | None = None) -> list[list[tuple[nn.Module, int, Tensor | None]]]:
+        """For nodes 2, 3, ...: the ``(operation, input state, weight)`` terms summed into the node
+        (states 0 and 1 are the preprocessed inputs; weights are ``None``: plain sums)."""
+        return [
+            [(self.ops[2 * i], self.inputs[2 * i], None), (self.ops[2 * i + 1], self.inputs[2 * i + 1], None)]
+            for i in range(len(self.ops) // 2)
+        ]
 
     def forward(self, s0: Tensor, s1: Tensor) -> Tensor:
         states = [self.preprocess0(s0), self.preprocess1(s1)]
         for i in range(len(self.ops) // 2):
             a, b = 2 * i, 2 * i + 1
-            states.append(self.ops[a](states[self.inputs[a]]) + self.ops[b](states[self.inputs[b]]))
+            states.append(self._op(a, states[self.inputs[a]]) + self._op(b, states[self.inputs[b]]))
         return torch.cat([states[i] for i in self.concat], dim=1)
+
+    def _op(self, k: int, h: Tensor) -> Tensor:
+        op = self.ops[k]
+        out = op(h)
+        if self.training and self.drop_prob > 0 and not isinstance(op, nn.Identity):
+            keep = 1.0 - self.drop_prob
+            mask = torch.bernoulli(
+                torch.full((out.shape[0], 1, 1, 1), keep, device=out.device, dtype=out.dtype)
+            )
+            out = out * mask / keep
+        return out
 
 
 class DARTSMacro(nn.Module):
@@ -106,7 +134,7 @@ class DARTSMacro(nn.Module):
             cell = cell_factory(c_pp, c_p, c_curr, reduction, reduction_prev)
             self.cells.append(cell)
             reduction_prev = reduction
-            c_pp, c_p = c_p, cell.multiplier * c_curr
+            c_pp, c_p = c_p, int(getattr(cell, "multiplier")) * c_curr  # noqa: B009 - declared by the factory
         self.global_pooling = nn.AdaptiveAvgPool2d(1)
         self.classifier = nn.Linear(c_p, num_classes)
 
@@ -139,10 +167,17 @@ class DARTSNetwork(DARTSMacro):
         stem_multiplier: int = 3,
     ) -> None:
         if layers < 3:
-            raise ValueError(f"a DARTS network needs at least 3 layers (two are reductions), got {layers}")
+            raise ConfigError(f"a DARTS network needs at least 3 layers (two are reductions), got {layers}")
 
         def cell(C_pp: int, C_p: int, C: int, reduction: bool, reduction_prev: bool) -> DARTSCell:
             return DARTSCell(genotype, C_pp, C_p, C, reduction, reduction_prev)
 
         super().__init__(cell, C, layers, num_classes, in_channels, mean, std, stem_multiplier)
         self.genotype = genotype
+
+    def set_drop_path(self, prob: float) -> None:
+        """Drop-path probability of every cell (0 disables it; DARTS: 0.2 raised linearly)."""
+        if not 0.0 <= prob < 1.0:
+            raise ValueError(f"drop-path probability must be in [0, 1), got {prob}")
+        for cell in self.cells:
+            cell.drop_prob = float(prob)  # type: ignore[assignment]

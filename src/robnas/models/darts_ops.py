@@ -21,7 +21,7 @@ operation; the pooling factories do so when ``affine`` is False (the search sett
 
 from __future__ import annotations
 
-from torch import nn
+from torch import Tensor, nn
 
 from robnas.models.ops import OPERATIONS, OpFactory, Pooling, build_op
 from robnas.spaces.darts import DARTS_OPS
@@ -49,7 +49,7 @@ class DilConv(nn.Module):
             nn.BatchNorm2d(C_out, affine=affine, track_running_stats=track_running_stats),
         )
 
-    def forward(self, x):  # type: ignore[no-untyped-def]
+    def forward(self, x: Tensor) -> Tensor:
         return self.op(x)
 
 
@@ -72,7 +72,7 @@ class SepConv(nn.Module):
             DilConv(C_in, C_out, kernel_size, 1, padding, 1, affine, track_running_stats),
         )
 
-    def forward(self, x):  # type: ignore[no-untyped-def]
+    def forward(self, x: Tensor) -> Tensor:
         return self.op(x)
 
 

@@ -25,6 +25,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from robnas.errors import ConfigError
 from robnas.models.ops import Normalize, ResidualBlock, make_op
 from robnas.models.sizes import Convention
 from robnas.spaces.nb201 import EDGES, NUM_NODES, Arch
@@ -149,9 +150,9 @@ class NB201Network(nn.Module):
         super().__init__()
         for name, value, low in (("C", C, 1), ("N", N, 0), ("num_classes", num_classes, 1)):
             if isinstance(value, bool) or not isinstance(value, int) or value < low:
-                raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
+                raise ConfigError(f"{name} must be an integer >= {low}, got {value!r}")
         if isinstance(in_channels, bool) or not isinstance(in_channels, int) or in_channels < 1:
-            raise ValueError(f"in_channels must be an integer >= 1, got {in_channels!r}")
+            raise ConfigError(f"in_channels must be an integer >= 1, got {in_channels!r}")
         self.arch: Arch | None = None
         if cell_factory is None or arch is not None:
             self.arch = Arch.parse(arch)  # type: ignore[arg-type]  # None without a factory: a clear error
@@ -159,11 +160,11 @@ class NB201Network(nn.Module):
         self.C, self.N, self.num_classes, self.in_channels = C, N, num_classes, in_channels
 
         if (mean is None) != (std is None):
-            raise ValueError("give both mean and std for input normalisation, or neither")
+            raise ConfigError("give both mean and std for input normalisation, or neither")
         self.normalize: Normalize | None = None
         if mean is not None and std is not None:
             if len(mean) != in_channels or len(std) != in_channels:
-                raise ValueError(
+                raise ConfigError(
                     f"mean and std need one value per input channel ({in_channels}), "
                     f"got {len(mean)} and {len(std)}"
                 )
@@ -261,7 +262,7 @@ def nb201_flops(
     is NASLib's zero-cost ``flops`` score (CIFAR-10, CIFAR-100, ImageNet16-120 at 16x16; tested).
     """
     if convention not in ("naslib", "macs"):
-        raise ValueError(f"unknown FLOPs convention {convention!r}; choose one of naslib, macs")
+        raise ConfigError(f"unknown FLOPs convention {convention!r}; choose one of naslib, macs")
     a = Arch.parse(arch)
     in_ch, h, w = (int(s) for s in input_size)
     full = convention == "naslib"

@@ -28,6 +28,8 @@ from collections.abc import Callable, Sequence
 import torch
 from torch import nn
 
+from robnas.errors import ConfigError
+
 OpFactory = Callable[..., nn.Module]
 """``factory(C_in, C_out, stride, affine=True, track_running_stats=True) -> nn.Module``."""
 
@@ -92,7 +94,7 @@ class FactorizedReduce(nn.Module):
     ) -> None:
         super().__init__()
         if stride not in (1, 2):
-            raise ValueError(f"FactorizedReduce supports stride 1 or 2, got {stride}")
+            raise ConfigError(f"FactorizedReduce supports stride 1 or 2, got {stride}")
         self.stride = stride
         self.relu = nn.ReLU(inplace=False)
         if stride == 2:
@@ -143,7 +145,7 @@ class Pooling(nn.Module):
         elif mode == "max":
             self.pool = nn.MaxPool2d(3, stride=stride, padding=1)
         else:
-            raise ValueError(f"unknown pooling mode {mode!r}; choose avg or max")
+            raise ConfigError(f"unknown pooling mode {mode!r}; choose avg or max")
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.preprocess is not None:
@@ -207,7 +209,7 @@ def build_op(
     try:
         factory = operations[name]
     except KeyError:
-        raise ValueError(f"unknown {kind} {name!r}; known operations: {', '.join(operations)}") from None
+        raise ConfigError(f"unknown {kind} {name!r}; known operations: {', '.join(operations)}") from None
     return factory(C_in, C_out, stride, affine, track_running_stats)
 
 
@@ -244,7 +246,7 @@ class ResidualBlock(nn.Module):
     ) -> None:
         super().__init__()
         if stride not in (1, 2):
-            raise ValueError(f"the residual block supports stride 1 or 2, got {stride}")
+            raise ConfigError(f"the residual block supports stride 1 or 2, got {stride}")
         self.conv_a = ReLUConvBN(C_in, C_out, 3, stride, 1, 1, affine, track_running_stats)
         self.conv_b = ReLUConvBN(C_out, C_out, 3, 1, 1, 1, affine, track_running_stats)
         self.downsample: nn.Module | None
@@ -279,12 +281,12 @@ class Normalize(nn.Module):
         mean_t = torch.as_tensor(list(mean), dtype=torch.float32)
         std_t = torch.as_tensor(list(std), dtype=torch.float32)
         if mean_t.ndim != 1 or mean_t.shape != std_t.shape or mean_t.numel() == 0:
-            raise ValueError(
+            raise ConfigError(
                 f"mean and std must be non-empty lists of the same length (one value per channel), "
                 f"got {list(mean)!r} and {list(std)!r}"
             )
         if bool((std_t <= 0).any()):
-            raise ValueError(f"std must be positive for every channel, got {list(std)!r}")
+            raise ConfigError(f"std must be positive for every channel, got {list(std)!r}")
         self.register_buffer("mean", mean_t.view(1, -1, 1, 1))
         self.register_buffer("std", std_t.view(1, -1, 1, 1))
 

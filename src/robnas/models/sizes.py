@@ -35,10 +35,12 @@ from __future__ import annotations
 import contextlib
 import math
 from collections.abc import Iterator, Sequence
-from typing import Literal
+from typing import Any, Literal
 
 import torch
 from torch import nn
+
+from robnas.errors import ConfigError
 
 Convention = Literal["naslib", "macs"]
 CONVENTIONS: tuple[str, ...] = ("naslib", "macs")
@@ -54,14 +56,14 @@ def count_params(model: nn.Module, trainable_only: bool = False) -> int:
 @contextlib.contextmanager
 def full_graph(model: nn.Module) -> Iterator[nn.Module]:
     """Within the block, every cell of ``model`` evaluates all its edges (no pruning)."""
-    saved = [(m, m.prune) for m in model.modules() if hasattr(m, "prune")]
+    saved: list[tuple[nn.Module, Any]] = [(m, m.prune) for m in model.modules() if hasattr(m, "prune")]
     try:
         for m, _ in saved:
-            m.prune = False
+            setattr(m, "prune", False)  # noqa: B010 - any module with a prune flag
         yield model
     finally:
         for m, value in saved:
-            m.prune = value
+            setattr(m, "prune", value)  # noqa: B010
 
 
 def _pair(v: int | Sequence[int]) -> tuple[int, int]:
@@ -120,13 +122,13 @@ def count_flops(
     mode without gradients on its own device; its training mode is restored afterwards.
     """
     if convention not in CONVENTIONS:
-        raise ValueError(f"unknown FLOPs convention {convention!r}; choose one of {', '.join(CONVENTIONS)}")
+        raise ConfigError(f"unknown FLOPs convention {convention!r}; choose one of {', '.join(CONVENTIONS)}")
     size = tuple(int(s) for s in input_size)
     if len(size) != 3 or min(size) < 1:
-        raise ValueError(
+        raise ConfigError(
             f"input_size must be (channels, height, width) with positive sizes, got {input_size!r}"
         )
-    first = next(iter(model.parameters()), None)
+    first: torch.Tensor | None = next(iter(model.parameters()), None)
     if first is None:
         first = next(iter(model.buffers()), None)
     device = first.device if first is not None else torch.device("cpu")

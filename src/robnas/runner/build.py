@@ -10,6 +10,7 @@ it is blamed.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import threading
@@ -21,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from robnas.errors import ConfigError, DataError
 from robnas.runner.config import BuildConfig, load_config
 from robnas.runner.executors import Executor, get_executor
 from robnas.runner.jobs import Job, JobOutcome, check_kind, job_key
@@ -40,6 +42,8 @@ class BuildReport:
     """Jobs the configuration asks for (architectures x seeds)."""
     skipped: int
     """Jobs already done (or failed too often) when the build started."""
+    failed_before: int = 0
+    """Of :attr:`skipped`, jobs that failed too often in earlier runs (``--retry-failed`` reruns them)."""
     done: int = 0
     failed: int = 0
     """Jobs given up in this run (their failures are in :attr:`failures`)."""
@@ -63,8 +67,17 @@ class BuildReport:
         """Jobs finished per second in this run."""
         return self.done / self.elapsed if self.elapsed > 0 else 0.0
 
+    def __repr__(self) -> str:
+        return f"BuildReport({self.summary()})"
+
     def summary(self) -> str:
-        parts = [f"{self.done} done", f"{self.failed} failed", f"{self.skipped} already in the store"]
+        parts = [f"{self.done} done", f"{self.failed} failed"]
+        if self.skipped - self.failed_before:
+            parts.append(f"{self.skipped - self.failed_before} already in the store")
+        if self.failed_before:
+            parts.append(
+                f"{self.failed_before} failed in earlier runs and not retried (rerun with --retry-failed)"
+            )
         if self.retried:
             parts.append(f"{self.retried} retried")
         state = "interrupted" if self.interrupted else "finished"
@@ -112,8 +125,16 @@ def plan(config: BuildConfig, store: ResultStore, retry_failed: bool = False) ->
     return [j for j in jobs if j.key not in done and (j.key not in failed or failed[j.key].attempts < limit)]
 
 
+def escape(text: str) -> str:
+    """``text`` safe to print through rich (``[/b]`` in a path or message is shown, not parsed)."""
+    from rich.markup import escape as _escape
+
+    return _escape(text)
+
+
 def rows_of(job: Job, outcome: JobOutcome) -> list[ResultRow]:
     """The store rows of a successful outcome, each with the job's provenance."""
+    env = json.dumps(outcome.environment, sort_keys=True) if outcome.environment else None
     return [
         ResultRow(
             uid=job.uid,
@@ -130,6 +151,7 @@ def rows_of(job: Job, outcome: JobOutcome) -> list[ResultRow]:
             started=outcome.started,
             finished=outcome.finished,
             arch=job.arch,
+            environment=env,
         )
         for metric, value in sorted(outcome.metrics.items())
     ]
@@ -171,9 +193,12 @@ class _Progress:
         self._bar: Any = None
         if not self.enabled:
             return
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+        from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeRemainingColumn
 
-        self._bar = Progress(
+        from robnas.progress import make_progress
+
+        # one plain line per job finished off a terminal when there are few jobs (the quickstart)
+        self._bar = make_progress(
             TextColumn("[bold]{task.description}"),
             BarColumn(),
             MofNCompleteColumn(),
@@ -183,6 +208,7 @@ class _Progress:
             TimeRemainingColumn(),
             console=console,
             transient=False,
+            every_pct=max(100 / total, 5.0),
         )
         self._bar.start()
         self._task = self._bar.add_task(title, total=total, done=0, failed=0, remaining=total, rate="")
@@ -236,8 +262,14 @@ def build(
     cfg = load_config(config)
     if output is not None:
         cfg = cfg.with_overrides(output=str(output))
+    cfg = confine_synthetic_log(cfg)
     check_kind(cfg.kind, cfg)
     store = ResultStore(cfg.output)
+    try:
+        lock = _BuildLock(Path(cfg.output))
+    except BaseException:
+        store.close()
+        raise
     try:
         return _run(
             cfg,
@@ -252,7 +284,62 @@ def build(
             poll_interval,
         )
     finally:
+        lock.release()
         store.close()
+
+
+def confine_synthetic_log(cfg: BuildConfig) -> BuildConfig:
+    """The ``synthetic.log`` file resolved inside the build's folder (the folder of ``output``).
+
+    A relative path is taken relative to that folder; a path that resolves (symbolic links
+    followed) anywhere else is refused, so a shared YAML file cannot append to e.g. ``~/.bashrc``.
+    """
+    log = (cfg.synthetic or {}).get("log")
+    if cfg.kind != "synthetic" or not log:
+        return cfg
+    folder = Path(cfg.output).expanduser().resolve().parent
+    target = Path(str(log)).expanduser()
+    target = (target if target.is_absolute() else folder / target).resolve()
+    if not target.is_relative_to(folder) or target == folder:
+        raise ConfigError(
+            f"synthetic.log {log!r} lies outside the build folder {folder}; "
+            "give a file name inside the folder of `output`, e.g. log: executions.log"
+        )
+    return cfg.with_overrides(synthetic={**cfg.synthetic, "log": str(target)})
+
+
+class _BuildLock:
+    """An exclusive lock on ``<output>.lock`` for the whole build: a second build of the same
+    database (another process or the same one) is refused at once instead of running every job
+    twice. ``flock`` locks die with the process, so a killed build leaves no stale lock (the empty
+    lock file stays and is reused). Where ``fcntl`` does not exist (Windows) no lock is taken.
+    """
+
+    def __init__(self, output: Path) -> None:
+        self.path = output.with_name(output.name + ".lock")
+        self._fh: Any = None
+        try:
+            import fcntl
+        except ImportError:  # pragma: no cover - Windows
+            return
+        try:
+            self._fh = open(self.path, "a")  # noqa: SIM115 - held for the whole build
+        except OSError as exc:
+            raise DataError(f"cannot create the build lock {self.path}: {exc.strerror or exc}") from None
+        try:
+            fcntl.flock(self._fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            self._fh.close()
+            self._fh = None
+            raise DataError(
+                f"another build is writing {output} (lock {self.path} is held); wait for it to finish, "
+                "or give another --out"
+            ) from None
+
+    def release(self) -> None:
+        if self._fh is not None:
+            self._fh.close()  # closing the file releases the lock
+            self._fh = None
 
 
 def _run(
@@ -284,6 +371,8 @@ def _run(
         total=total,
         skipped=total - len(todo),
     )
+    failed_now, todo_keys = store.failed_jobs(), {j.key for j in todo}
+    report.failed_before = sum(1 for j in all_jobs(cfg) if j.key in failed_now and j.key not in todo_keys)
     if not todo:
         report.elapsed = time.perf_counter() - t0
         return report
@@ -291,7 +380,7 @@ def _run(
     suspects: set[str] = set()
     isolating = False
     limit = 1 + cfg.retries
-    bar = _Progress(progress, len(todo), report.skipped, cfg.name or Path(cfg.output).stem, console)
+    bar = _Progress(progress, len(todo), report.skipped, escape(cfg.name or Path(cfg.output).stem), console)
     cancel = True
     with _interruptible(interruptible) as stop:
         try:
@@ -332,13 +421,14 @@ def _run(
                         report.retried += 1
                         pending.append(job)
                         bar.log(
-                            f"[yellow]retrying[/] architecture {job.uid} seed {job.seed}: {outcome.message}"
+                            f"[yellow]retrying[/] architecture {job.uid} seed {job.seed}: "
+                            f"{escape(outcome.message or '')}"
                         )
                     else:
                         report.failed += 1
                         bar.log(
                             f"[red]failed[/] architecture {job.uid} seed {job.seed} "
-                            f"({outcome.reason}): {outcome.message}"
+                            f"({escape(outcome.reason or '')}): {escape(outcome.message or '')}"
                         )
                 bar.update(report.done, report.failed, ex.in_flight())
             report.interrupted = stop.requested and bool(pending or ex.in_flight())

@@ -40,7 +40,7 @@ from typing import Any
 
 import yaml
 
-from robnas.errors import ConfigError
+from robnas.errors import ConfigError, MissingFileError
 from robnas.spaces.nb201 import Arch, sample_indices, unique_indices
 
 SEVERITIES = (1, 2, 3, 4, 5)
@@ -133,7 +133,7 @@ class BuildConfig:
         kwargs: dict[str, Any] = {}
         kwargs["name"] = str(d.get("name") or "")
         kwargs["kind"] = _kind(d.get("kind", "train-attack"))
-        kwargs["sample_seed"] = _int(d.get("sample_seed", 0), "sample_seed")
+        kwargs["sample_seed"] = _int(d.get("sample_seed", 0), "sample_seed", minimum=0, maximum=2**32 - 1)
         kwargs["architectures"] = _architectures(d.get("architectures", "sample:20"))
         kwargs["dataset"] = _name(d.get("dataset", "digits"), "dataset", "e.g. dataset: digits")
         kwargs["root"] = _path(d.get("root"), base)
@@ -151,9 +151,9 @@ class BuildConfig:
                 "output", f"expected a database path, got {output!r}", "e.g. output: builds/digits.sqlite"
             )
         kwargs["output"] = _path(output, base)
-        kwargs["retries"] = _int(d.get("retries", 1), "retries", minimum=0)
+        kwargs["retries"] = _int(d.get("retries", 1), "retries", minimum=0, maximum=100)
         device = str(d.get("device", "auto")).strip().lower()
-        if device not in DEVICES and not device.startswith("cuda:"):
+        if device not in DEVICES and not re.fullmatch(r"cuda:\d+", device):
             raise _bad("device", f"unknown device {device!r}", f"use one of {', '.join(DEVICES)} or cuda:N")
         kwargs["device"] = device
         return cls(**kwargs)
@@ -165,7 +165,7 @@ class BuildConfig:
         try:
             text = p.read_text(encoding="utf-8")
         except FileNotFoundError:
-            raise FileNotFoundError(f"build config {p} not found; see examples/build-*.yaml") from None
+            raise MissingFileError(f"build config {p} not found; see examples/build-*.yaml") from None
         except IsADirectoryError:
             raise ConfigError(
                 f"build config {p} is a folder; give a YAML file such as examples/build-digits.yaml"
@@ -239,11 +239,13 @@ def _kind(value: Any) -> str:
     return kind
 
 
-def _int(value: Any, name: str, minimum: int | None = None) -> int:
+def _int(value: Any, name: str, minimum: int | None = None, maximum: int | None = None) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
         raise _bad(name, f"expected an integer, got {value!r}", f"e.g. {name}: 1")
     if minimum is not None and value < minimum:
         raise _bad(name, f"must be at least {minimum}, got {value}", f"e.g. {name}: {max(minimum, 1)}")
+    if maximum is not None and value > maximum:
+        raise _bad(name, f"must be at most {maximum}, got {value}", f"e.g. {name}: {max(minimum or 0, 1)}")
     return value
 
 
@@ -312,7 +314,7 @@ def _model(value: Any) -> dict[str, int]:
         )
     out = {}
     for k, v in d.items():
-        out[k] = _int(v, f"model.{k}", minimum=1)
+        out[k] = _int(v, f"model.{k}", minimum=1, maximum=4096 if k == "C" else 256)
     return out
 
 
@@ -329,13 +331,15 @@ def _training(value: Any) -> dict[str, Any]:
 
 def _seeds(value: Any) -> tuple[int, ...]:
     if isinstance(value, int) and not isinstance(value, bool):
-        if value < 1:
+        if not 1 <= value <= 10_000:
             raise _bad(
-                "seeds", f"a seed count must be at least 1, got {value}", "e.g. seeds: 3 or seeds: [0, 1, 2]"
+                "seeds",
+                f"a seed count must be at least 1 and at most 10000, got {value}",
+                "e.g. seeds: 3 or seeds: [0, 1, 2]",
             )
         return tuple(range(value))
     if isinstance(value, list | tuple) and value:
-        seeds = tuple(_int(s, "seeds", minimum=0) for s in value)
+        seeds = tuple(_int(s, "seeds", minimum=0, maximum=2**32 - 1) for s in value)
         if len(set(seeds)) != len(seeds):
             raise _bad("seeds", f"repeated seed in {list(seeds)}", "list each seed once")
         return seeds

@@ -15,7 +15,6 @@ per job.
 
 from __future__ import annotations
 
-import importlib
 import multiprocessing
 import os
 import signal
@@ -26,13 +25,17 @@ from concurrent.futures.process import BrokenProcessPool
 from typing import Any, ClassVar
 
 from robnas.errors import ConfigError
+from robnas.registry import Registry
 from robnas.runner.jobs import Job, JobOutcome, execute, init_worker, lost_outcome
 
-EXECUTORS: dict[str, str] = {
-    "local": "robnas.runner.executors:LocalExecutor",
-    "ray": "robnas.runner.ray_executor:RayExecutor",
-}
-"""Executor name -> ``"module:class"``."""
+EXECUTORS: Registry[type[Executor]] = Registry(
+    "executor",
+    builtin={
+        "local": "robnas.runner.executors:LocalExecutor",
+        "ray": "robnas.runner.ray_executor:RayExecutor",
+    },
+)
+"""Executor name -> class (``"module:class"``, imported on first use: Ray only when asked for)."""
 
 
 class Executor(ABC):
@@ -69,18 +72,23 @@ class Executor(ABC):
 
 def get_executor(name: str, **options: Any) -> Executor:
     """An executor by name (``local`` or ``ray``) with its options (``workers``, ``address``, ...)."""
-    key = name.strip().lower()
-    target = EXECUTORS.get(key)
-    if target is None:
-        raise ConfigError(f"unknown executor {name!r}; executors: {', '.join(sorted(EXECUTORS))}")
-    module, _, cls = target.partition(":")
-    return getattr(importlib.import_module(module), cls)(**options)
+    return EXECUTORS.get(name)(**options)
 
 
 def _context() -> multiprocessing.context.BaseContext:
     # spawn, not forkserver: a fork server outlives a driver killed with SIGKILL (and keeps its
     # workers alive), while spawned workers are the driver's children and notice its death
     return multiprocessing.get_context("spawn")
+
+
+def _dead(proc: Any) -> bool:
+    """Whether ``proc`` has ended (its sentinel is ready), whoever reaped it."""
+    from multiprocessing.connection import wait as wait_ready
+
+    try:
+        return bool(wait_ready([proc.sentinel], timeout=0))
+    except (OSError, ValueError):
+        return True
 
 
 class LocalExecutor(Executor):
@@ -96,6 +104,10 @@ class LocalExecutor(Executor):
         self.workers = workers
         self._pool: ProcessPoolExecutor | None = None
         self._futures: dict[Future[JobOutcome], Job] = {}
+        self._generation: dict[Future[JobOutcome], int] = {}
+        """Pool generation (``restarts`` at submission) of each future in flight."""
+        self._dead_codes: dict[int, list[int]] = {}
+        """Exit codes of each broken generation, read before its pool was replaced."""
         self.restarts = 0
         self.completed = 0
 
@@ -117,10 +129,11 @@ class LocalExecutor(Executor):
         assert self._pool is not None
         try:
             fut = self._pool.submit(execute, job)
-        except BrokenProcessPool:
+        except BrokenProcessPool:  # a worker died since the last poll: its futures are failed
             self._restart()
             fut = self._pool.submit(execute, job)
         self._futures[fut] = job
+        self._generation[fut] = self.restarts
 
     def in_flight(self) -> int:
         return len(self._futures)
@@ -128,14 +141,22 @@ class LocalExecutor(Executor):
     def _exit_codes(self) -> list[int]:
         """Exit codes of the dead pool's workers, the one that died first in front."""
         procs = list((getattr(self._pool, "_processes", None) or {}).values())
-        deadline = time.monotonic() + 2.0
+        deadline = time.monotonic() + 10.0
         for proc in procs:  # the pool terminates and joins them; wait for their exit codes
             proc.join(timeout=max(0.0, deadline - time.monotonic()))
+        # the pool's manager thread reaps the same processes: a waitpid of ours that loses that
+        # race reads no status (exitcode None) although the process is dead; read again until
+        # the other thread has stored it
+        while any(p.exitcode is None and _dead(p) for p in procs) and time.monotonic() < deadline:
+            time.sleep(0.01)
         codes = [p.exitcode for p in procs if p.exitcode not in (None, 0)]
         # after one worker dies the pool terminates the others (-SIGTERM): report the first death
         return [c for c in codes if c != -signal.SIGTERM] or codes
 
     def _restart(self) -> None:
+        # read the dead pool's exit codes now: once replaced, they cannot be found any more (the
+        # crash tests' "no exit code" under load came from reading the *new* pool's workers)
+        self._dead_codes[self.restarts] = self._exit_codes() if self._pool is not None else []
         if self._pool is not None:
             self._pool.shutdown(wait=False, cancel_futures=True)
         self._pool = None
@@ -148,22 +169,30 @@ class LocalExecutor(Executor):
         done, _ = wait(list(self._futures), timeout=timeout, return_when=FIRST_COMPLETED)
         out: list[tuple[Job, JobOutcome]] = []
         broken = False
+        broken_gens: set[int] = set()
         for fut in done:
             job = self._futures.pop(fut)
+            gen = self._generation.pop(fut)
             try:
                 out.append((job, fut.result()))
                 self.completed += 1
             except BrokenProcessPool:
                 broken = True
+                broken_gens.add(gen)
                 out.append((job, lost_outcome(job, "", suspect=False)))
             except Exception as exc:  # noqa: BLE001 - e.g. a result that cannot be unpickled
                 out.append((job, lost_outcome(job, f"{type(exc).__name__}: {exc}", suspect=False)))
         if broken:
-            # every job of a broken pool fails; collect the rest, then say what happened
+            if self.restarts in broken_gens:  # the current pool broke: retire it, keeping its codes
+                self._restart()
+            # every job of a broken pool fails (jobs of a newer pool keep running); collect the
+            # rest of those, then say what happened
             for fut in list(self._futures):
-                job = self._futures.pop(fut)
-                out.append((job, lost_outcome(job, "", suspect=False)))
-            codes = self._exit_codes()
+                if self._generation[fut] in broken_gens:
+                    job = self._futures.pop(fut)
+                    self._generation.pop(fut)
+                    out.append((job, lost_outcome(job, "", suspect=False)))
+            codes = [c for g in sorted(broken_gens) for c in self._dead_codes.get(g, [])]
             lost = [o for _, o in out if o.message == "" and not o.ok]
             how = f"exit code {codes[0]}" if codes else "no exit code"
             if codes and codes[0] == -9:
@@ -180,7 +209,6 @@ class LocalExecutor(Executor):
                     if not o.suspect
                     else f"worker process died ({how}) while {len(lost)} jobs were in flight"
                 )
-            self._restart()
         return out
 
     def close(self, cancel: bool = False) -> None:
@@ -193,3 +221,4 @@ class LocalExecutor(Executor):
                     proc.terminate()
         pool.shutdown(wait=True, cancel_futures=cancel)
         self._futures.clear()
+        self._generation.clear()

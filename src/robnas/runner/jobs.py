@@ -15,7 +15,6 @@ with the metrics or the failure classified as ``divergence``, ``out-of-memory``,
 
 from __future__ import annotations
 
-import importlib
 import os
 import socket
 import sys
@@ -28,47 +27,43 @@ from importlib import metadata
 from typing import Any
 
 import robnas
-from robnas.errors import DataError, RobnasError
+from robnas.environment import environment
+from robnas.errors import ConfigError, DataError, RobnasError
+from robnas.registry import Registry
 
-JOB_KINDS: dict[str, str] = {
-    "train-attack": "robnas.runner.train_attack:run",
-    "synthetic": "robnas.runner.synthetic:run",
-}
-"""Job kind name -> ``"module:function"`` of its run function (``check`` lives beside it)."""
+JOB_KINDS: Registry[Callable[..., dict[str, float]]] = Registry(
+    "job kind",
+    builtin={
+        "train-attack": "robnas.runner.train_attack:run",
+        "synthetic": "robnas.runner.synthetic:run",
+    },
+)
+"""Job kind name -> run function, declared as ``"module:function"`` so that worker processes and
+Ray workers import it by path (``check`` lives beside it)."""
 
 
 def register_job_kind(name: str, target: str | Callable[..., Any]) -> None:
     """Make a job kind available by name (``target`` is ``"module:function"`` or a module-level function)."""
     if callable(target):
         target = f"{target.__module__}:{target.__qualname__}"
-    if ":" not in target:
-        raise ValueError(f"a job kind target is 'module:function', got {target!r}")
-    JOB_KINDS[name.strip().lower()] = target
+    if not isinstance(target, str) or ":" not in target:
+        raise ConfigError(f"a job kind target is 'module:function', got {target!r}")
+    JOB_KINDS.declare(name, target)
 
 
 def job_kinds() -> list[str]:
-    """Names of the registered job kinds."""
-    return sorted(JOB_KINDS)
-
-
-def _resolve(target: str, attr: str | None = None) -> Any:
-    module, _, func = target.partition(":")
-    mod = importlib.import_module(module)
-    return getattr(mod, attr or func, None)
+    """Names of the registered job kinds (imports none of them)."""
+    return JOB_KINDS.names()
 
 
 def kind_function(kind: str) -> Callable[[Job, str], dict[str, float]]:
-    try:
-        target = JOB_KINDS[kind]
-    except KeyError:
-        raise RobnasError(f"unknown job kind {kind!r}; kinds: {', '.join(job_kinds())}") from None
-    return _resolve(target)
+    return JOB_KINDS.get(kind)
 
 
 def check_kind(kind: str, config: Any) -> None:
     """Call the kind's ``check(config)`` if it has one (raises a :class:`RobnasError` to refuse)."""
-    target = JOB_KINDS[kind]
-    check = _resolve(target, "check")
+    fn = JOB_KINDS.get(kind)
+    check = getattr(sys.modules.get(fn.__module__), "check", None)
     if check is not None:
         check(config)
 
@@ -123,6 +118,8 @@ class JobOutcome:
     pid: int = 0
     suspect: bool = False
     """The worker died while several jobs were in flight: this one may be innocent."""
+    environment: dict[str, Any] = field(default_factory=dict)
+    """Library versions, CPU and threads of the worker (:func:`robnas.environment.environment`)."""
 
 
 def torch_version() -> str:
@@ -235,6 +232,7 @@ def execute(job: Job) -> JobOutcome:
         robnas_version=robnas.__version__,
         reason=reason,
         message=message,
+        environment=environment(),
         pid=os.getpid(),
     )
 

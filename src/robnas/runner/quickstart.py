@@ -11,6 +11,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from robnas.errors import ConfigError
+
 QUICKSTART_MEASURES = ("jacobian", "jacobian_top", "ntk", "ntk_mixed", "naswot", "synflow", "snip")
 
 # dataset -> protocol defaults (epsilons in units of 1/255). Digits are 8x8 images with 17 grey
@@ -49,7 +51,7 @@ def quickstart_config(
 ) -> dict[str, Any]:
     """The build configuration (a dict for :func:`robnas.runner.build`) of the quickstart."""
     if not isinstance(n, int) or n < 2:
-        raise ValueError(f"the quickstart needs at least 2 architectures to compare, got {n!r}")
+        raise ConfigError(f"the quickstart needs at least 2 architectures to compare, got {n!r}")
     d = DEFAULTS.get(dataset, DEFAULTS["cifar10"])
     training: dict[str, Any] = {"preset": "cpu-small", "epochs": epochs or d["epochs"]}
     if d["train_examples"]:

@@ -12,7 +12,10 @@ Settings (``synthetic:`` in the build config, all optional):
     lists of uids whose jobs raise an error, kill their worker process (``os._exit``), or fail
     with a divergence / out-of-memory error;
 ``flaky``
-    uids whose jobs fail on their first execution only (needs ``log``).
+    uids whose jobs fail on their first execution only (needs ``log``). The failure is written
+    to the log (``"<job key> flaky-failed"``) just before it is raised, so an execution killed
+    before it got there (its worker died with a crashing neighbour, under load) does not count as
+    the first one: the outcome does not depend on timing.
 
 Metrics are the configured clean/attack/corruption names on the configured dataset plus
 ``<dataset>/params`` and ``<dataset>/flops``; values are a deterministic function of uid, seed and metric.
@@ -26,6 +29,7 @@ import time
 from typing import Any
 
 from robnas.runner.jobs import Job, JobFailure
+from robnas.units import format_epsilon
 
 
 def metric_names(spec: dict[str, Any] | Any) -> list[str]:
@@ -39,6 +43,9 @@ def metric_names(spec: dict[str, Any] | Any) -> list[str]:
     for corr, sevs in spec.get("corruptions", {}).items():
         names += [f"{ds}/{corr}#{s}" for s in sevs]
     return names
+
+
+_eps = format_epsilon
 
 
 def _value(*parts: Any) -> float:
@@ -58,13 +65,13 @@ def run(job: Job, device: str) -> dict[str, float]:
     """Run one synthetic job."""
     cfg = dict(job.spec.get("synthetic") or {})
     log = cfg.get("log")
-    previous = 0
+    flaky_failed = 0
     if log:
         try:
             with open(log, encoding="utf-8") as fh:
-                previous = sum(1 for line in fh if line.strip() == job.key)
+                flaky_failed = sum(1 for line in fh if line.strip() == f"{job.key} flaky-failed")
         except FileNotFoundError:
-            previous = 0
+            flaky_failed = 0
         with open(log, "a", encoding="utf-8") as fh:
             fh.write(job.key + "\n")
     if cfg.get("work"):
@@ -79,7 +86,10 @@ def run(job: Job, device: str) -> dict[str, float]:
         raise JobFailure("divergence", f"training loss became nan at epoch 1 (architecture {job.uid})")
     if job.uid in cfg.get("oom", ()):
         raise MemoryError(f"synthetic out of memory (architecture {job.uid})")
-    if job.uid in cfg.get("flaky", ()) and previous == 0:
+    if job.uid in cfg.get("flaky", ()) and flaky_failed == 0:
+        if log:
+            with open(log, "a", encoding="utf-8") as fh:
+                fh.write(f"{job.key} flaky-failed\n")
         raise RuntimeError(f"synthetic transient failure of architecture {job.uid}")
     out = {m: _value(job.uid, job.seed, m) for m in metric_names(job.spec)}
     out[f"{job.dataset}/params"] = float(1000 + job.uid)

@@ -29,23 +29,10 @@ from typing import Any
 import torch
 
 from robnas.errors import ConfigError
-from robnas.runner.jobs import Job, JobFailure
+from robnas.runner.jobs import Job
+from robnas.units import format_epsilon
 
 EVAL_KEYS = ("examples", "batch_size", "measure_batch", "corruption_source")
-
-
-def _measures_api() -> Any:
-    """The module offering ``compute_measures`` and ``parse_measures``, or None if not installed."""
-    import importlib
-
-    for name in ("robnas.measures", "robnas.measures.registry"):
-        try:
-            mod = importlib.import_module(name)
-        except ImportError:
-            continue
-        if hasattr(mod, "compute_measures") and hasattr(mod, "parse_measures"):
-            return mod
-    return None
 
 
 def check(config: Any) -> None:
@@ -98,6 +85,15 @@ def check(config: Any) -> None:
         raise ConfigError(
             f"build config: eval: unknown setting(s) {unknown_eval}; settings: {', '.join(EVAL_KEYS)}"
         )
+    for key, value in config.eval.items():
+        if (
+            key in ("examples", "batch_size", "measure_batch")
+            and value is not None
+            and (isinstance(value, bool) or not isinstance(value, int) or value < 1)
+        ):
+            raise ConfigError(
+                f"build config: eval: {key} must be a positive whole number (or left out), got {value!r}"
+            )
     source = config.eval.get("corruption_source", "generated")
     if source not in ("generated", "released"):
         raise ConfigError(f"build config: eval: corruption_source is generated or released, not {source!r}")
@@ -113,14 +109,23 @@ def check(config: Any) -> None:
                         f"build config: eval: corruption_source released needs {reader.folder}/{name}.npy "
                         f"and labels.npy; {reader.how_to_get()}"
                     )
+    check_data_files(config.dataset, config.root)
     if config.measures:
-        api = _measures_api()
-        if api is None:
-            raise ConfigError(
-                "build config: measures: robustness measures are not available in this installation "
-                "(robnas.measures has no registry yet); remove `measures:` from the configuration"
-            )
-        api.parse_measures(list(config.measures))
+        from robnas.measures import parse_measures
+
+        parse_measures(list(config.measures))
+
+
+def check_data_files(dataset: str, root: str | None) -> None:
+    """:class:`~robnas.errors.DataError` naming the first missing file of the training or test
+    split, before any job starts (instead of every job failing, and being retried, on its own)."""
+    from robnas.data import get_reader
+
+    reader = get_reader(dataset, root)
+    for split in ("train", "test"):
+        if split in reader.splits():
+            for spec in reader.describe().files_for(split):
+                reader.require(spec)
 
 
 @lru_cache(maxsize=4)
@@ -171,15 +176,14 @@ def run(job: Job, device: str) -> dict[str, float]:
     out[prefix + "flops"] = float(count_flops(model, input_size=(info.channels, *info.image_size)))
 
     if spec.get("measures"):
-        api = _measures_api()
-        if api is None:
-            raise JobFailure("other", "robustness measures are not available in this installation")
+        from robnas.measures import compute_measures
+
         n = int(ev.get("measure_batch", 64))
         g = torch.Generator().manual_seed(job.seed)
         idx = torch.randperm(len(test_ds), generator=g)[:n]
         x = torch.as_tensor(test_ds.images[idx.numpy()]).float().div(255).to(device)
         y = torch.as_tensor(test_ds.labels[idx.numpy()]).long().to(device)
-        values = api.compute_measures(list(spec["measures"]), make, x, y, seed=job.seed)
+        values = compute_measures(list(spec["measures"]), make, x, y, seed=job.seed)
         # sizes come from robnas.models (count_params, count_flops): a measure of the same name
         # (the zero-cost "params" and "flops" proxies) does not overwrite them
         out.update({prefix + k: float(v) for k, v in values.items() if prefix + k not in out})
@@ -250,3 +254,6 @@ def _canonical(name: str) -> str:
     from robnas.attacks import canonical_attack_name
 
     return canonical_attack_name(name)
+
+
+_eps = format_epsilon

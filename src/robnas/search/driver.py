@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import contextlib
 import random
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
-from robnas.search.oracle import BudgetExhausted, Oracle
-from robnas.search.registry import get_algorithm
+from robnas.errors import ConfigError
+from robnas.registry import check_options
+from robnas.search.oracle import BudgetExhausted, Evaluator, EvaluatorOracle, Oracle
+from robnas.search.registry import AlgorithmSpec, get_algorithm
+from robnas.spaces.discrete import DiscreteSpace
 from robnas.spaces.nb201 import Arch
 
 
@@ -29,6 +34,15 @@ class SearchResult:
     queried: list[int] = field(default_factory=list)  # uids in query order
     pareto_front: list[int] = field(default_factory=list)
     stalled: bool = False
+
+    def __repr__(self) -> str:
+        """``SearchResult(re, seed 0, 300 queries: best 6111 = 0.4438, regret 0.0012)``."""
+        return (
+            f"SearchResult({self.algorithm}, seed {self.seed}, {len(self.trajectory)} queries: "
+            f"best {self.best_uid} = {self.best_value:.4g}, regret {self.regret:.4g}"
+            + (", stalled" if self.stalled else "")
+            + ")"
+        )
 
     @property
     def regret(self) -> float:
@@ -69,25 +83,11 @@ def run_search(
     """Run ``algorithm`` against benchmark ``values`` (``(15625,)`` or ``(k, 15625)``, maximised)."""
     spec = get_algorithm(algorithm)
     oracle = Oracle(np.asarray(values), budget, tuple(names))
-    if oracle.num_objectives > 1 and not spec.multi_objective:
-        raise ValueError(
-            f"{algorithm!r} optimises one objective; give one objective (or a weighted sum) or use nsga2"
-        )
-    if not isinstance(seed, int):
-        raise ValueError(f"seed must be an integer, got {seed!r}")
-    rng = random.Random(seed)
-    if warm_start:
-        options["warm_start"] = warm_start
-    try:
-        spec.run(oracle, rng, **options)
-    except BudgetExhausted:
-        pass
-    except TypeError as exc:
-        raise ValueError(f"bad option for {algorithm!r}: {exc}") from None
+    _run(spec, oracle, seed, warm_start, options)
     best_value, best_uid = oracle.best()
     optimum, optimum_uid = oracle.optimum()
     return SearchResult(
-        algorithm=algorithm,
+        algorithm=spec.name,
         seed=seed,
         budget=budget,
         objectives=oracle.names,
@@ -98,6 +98,103 @@ def run_search(
         optimum_uid=optimum_uid,
         queried=[u for u, _ in oracle.history],
         pareto_front=oracle.pareto_front() if oracle.num_objectives > 1 else [best_uid],
+        stalled=oracle.stalled,
+    )
+
+
+def _run(
+    spec: AlgorithmSpec,
+    oracle: Oracle | EvaluatorOracle,
+    seed: int,
+    warm_start: Sequence[Any] | None,
+    options: dict[str, object],
+) -> None:
+    """Check the options against the algorithm's signature, then spend the oracle's budget."""
+    if oracle.num_objectives > 1 and not spec.multi_objective:
+        raise ConfigError(
+            f"{spec.name!r} optimises one objective; give one objective (or a weighted sum) or use nsga2"
+        )
+    if isinstance(seed, bool) or not isinstance(seed, int):
+        raise ConfigError(f"seed must be an integer, got {seed!r}")
+    rng = random.Random(seed)
+    if warm_start:
+        options["warm_start"] = list(warm_start)
+    check_options(spec.name, spec.run, options, skip=2)  # the oracle and the generator
+    with contextlib.suppress(BudgetExhausted):  # how every search ends
+        spec.run(oracle, rng, **options)
+
+
+@dataclass
+class SpaceSearchResult:
+    """Outcome of one search over a :class:`~robnas.spaces.discrete.DiscreteSpace` with an evaluator."""
+
+    algorithm: str
+    seed: int
+    budget: int
+    objectives: tuple[str, ...]
+    trajectory: np.ndarray  # best value of objective 0 after each evaluation
+    best: Any  # the best architecture found (objective 0)
+    best_value: float
+    evaluated: list[tuple[Any, np.ndarray]] = field(default_factory=list)  # in evaluation order
+    pareto_front: list[Any] = field(default_factory=list)
+    stalled: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "algorithm": self.algorithm,
+            "seed": self.seed,
+            "budget": self.budget,
+            "objectives": list(self.objectives),
+            "evaluations": len(self.trajectory),
+            "best": str(self.best),
+            "best_value": self.best_value,
+            "trajectory": [float(v) for v in self.trajectory],
+            "pareto_front": [str(a) for a in self.pareto_front],
+            "stalled": self.stalled,
+        }
+
+
+def search_space(
+    space: DiscreteSpace[Any],
+    evaluate: Evaluator,
+    algorithm: str = "re",
+    budget: int = 100,
+    seed: int = 0,
+    names: Sequence[str] = ("objective",),
+    warm_start: Sequence[Any] | None = None,
+    **options: object,
+) -> SpaceSearchResult:
+    """Search ``space`` with ``algorithm``, calling ``evaluate(arch)`` once per new architecture.
+
+    Args:
+        space: e.g. :data:`robnas.spaces.discrete.DARTS` or :data:`~robnas.spaces.discrete.NB201`.
+        evaluate: ``evaluate(arch) -> value`` (or one value per name in ``names``), maximised:
+            a function of yours that trains and attacks, a look-up in a results store, a toy
+            function.
+        algorithm: a registered algorithm (``rs``, ``re``, ``ls``, ``nsga2``; any case).
+        budget: how many distinct architectures (by ``space.key``) may be evaluated.
+        seed: seeds the algorithm's random choices.
+        names: the objectives' names.
+        warm_start: architectures to evaluate first (the initial population or first starts).
+        options: the algorithm's options (``population_size=...``).
+
+    For NAS-Bench-201 with a benchmark table, :func:`run_search` is the faster path.
+    """
+    spec = get_algorithm(algorithm)
+    oracle = EvaluatorOracle(space, evaluate, budget, names)
+    _run(spec, oracle, seed, warm_start, options)
+    best_value, best_key = oracle.best()
+    front = oracle.pareto_front() if oracle.num_objectives > 1 else [best_key]
+    return SpaceSearchResult(
+        algorithm=spec.name,
+        seed=seed,
+        budget=budget,
+        objectives=oracle.names,
+        trajectory=oracle.trajectory(),
+        best=oracle.archs[best_key],
+        best_value=best_value,
+        evaluated=[(oracle.archs[k], v) for k, v in oracle.history],
+        pareto_front=[oracle.archs[k] for k in front],
         stalled=oracle.stalled,
     )
 
@@ -116,7 +213,7 @@ def compare(
     for algo in algorithms:
         out[algo] = []
         for seed in seeds:
-            out[algo].append(run_search(algo, values, budget, seed, names, **options))
+            out[algo].append(run_search(algo, values, budget, seed, names, **options))  # type: ignore[arg-type]
             if progress:
                 progress(algo, seed)
     return out

@@ -4,17 +4,17 @@ architecture search", UAI 2021)."""
 from __future__ import annotations
 
 import random
+from typing import Any
 
-from robnas.search.oracle import Oracle
+from robnas.search.oracle import EvaluatorOracle, Oracle
 from robnas.search.registry import register_algorithm
-from robnas.spaces.nb201 import Arch, random_arch
 
 
-def climb(oracle: Oracle, rng: random.Random, start: Arch) -> Arch:
+def climb(oracle: Oracle | EvaluatorOracle, rng: random.Random, start: Any) -> Any:
     """Best-improvement hill climbing from ``start`` until a local optimum; returns it."""
     current, value = start, oracle.query(start)
     while True:
-        neighbours = current.neighbours()
+        neighbours = oracle.space.neighbours(current)
         rng.shuffle(neighbours)
         best, best_value = current, value
         for n in neighbours:
@@ -27,7 +27,9 @@ def climb(oracle: Oracle, rng: random.Random, start: Arch) -> Arch:
 
 
 @register_algorithm("ls", "local search with random restarts (White et al. 2021)")
-def local_search(oracle: Oracle, rng: random.Random, warm_start: list[Arch] | None = None) -> None:
+def local_search(
+    oracle: Oracle | EvaluatorOracle, rng: random.Random, warm_start: list[Any] | None = None
+) -> None:
     """Evaluate the whole one-edge neighbourhood, move to the best neighbour while it improves,
     and restart from a random cell at a local optimum.
 
@@ -37,5 +39,5 @@ def local_search(oracle: Oracle, rng: random.Random, warm_start: list[Arch] | No
     """
     starts = list(warm_start or [])
     while True:
-        start = starts.pop(0) if starts else random_arch(rng)
+        start = starts.pop(0) if starts else oracle.space.sample(rng)
         climb(oracle, rng, start)

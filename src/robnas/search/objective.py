@@ -12,9 +12,12 @@ Besides the benchmark sources, the source ``size`` gives the size of the NAS-Ben
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
+
+from robnas.errors import ConfigError
 
 
 @dataclass(frozen=True)
@@ -31,7 +34,7 @@ class Term:
 def parse_objective(spec: str, default_source: str | None = None) -> list[Term]:
     """Parse an objective specification into weighted terms."""
     if not spec or not spec.strip():
-        raise ValueError("empty objective; give a metric such as cifar10/pgd@8")
+        raise ConfigError("empty objective; give a metric such as cifar10/pgd@8")
     terms = []
     for raw in spec.split("+"):
         text = raw.strip()
@@ -43,19 +46,21 @@ def parse_objective(spec: str, default_source: str | None = None) -> list[Term]:
             try:
                 weight = float(w)
             except ValueError:
-                raise ValueError(
+                raise ConfigError(
                     f"bad weight {w!r} in objective {spec!r}; write e.g. 0.5*cifar10/clean"
                 ) from None
+            if not math.isfinite(weight):  # inf or nan would turn every value into inf/NaN
+                raise ConfigError(f"weight {w!r} in objective {spec!r} must be a finite number")
         source, sep, metric = text.partition(":")
         if not sep:
             source, metric = default_source or "", text
         if not source:
-            raise ValueError(
+            raise ConfigError(
                 f"objective term {raw.strip()!r} names no benchmark source; use --bench SOURCE "
                 "or write SOURCE:METRIC, e.g. jung2023:cifar10/fgsm@1"
             )
         if not metric:
-            raise ValueError(f"objective term {raw.strip()!r} names no metric")
+            raise ConfigError(f"objective term {raw.strip()!r} names no metric")
         terms.append(Term(weight, source.strip(), metric.strip()))
     return terms
 
@@ -68,7 +73,7 @@ def _size_values(metric: str) -> np.ndarray:
 
     dataset, _, kind = metric.partition("/")
     if dataset not in NUM_CLASSES or kind not in ("params", "flops"):
-        raise ValueError(
+        raise ConfigError(
             f"unknown size metric {metric!r}; use DATASET/params or DATASET/flops with DATASET one of "
             f"{', '.join(NUM_CLASSES)}"
         )

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import random
 
-from robnas.search.oracle import Oracle
+from robnas.search.oracle import EvaluatorOracle, Oracle
 from robnas.search.registry import register_algorithm
-from robnas.spaces.nb201 import random_arch
 
 
 @register_algorithm("rs", "random search: uniform samples of the cell space")
-def random_search(oracle: Oracle, rng: random.Random) -> None:
+def random_search(oracle: Oracle | EvaluatorOracle, rng: random.Random) -> None:
     """Query uniformly random cells until the budget is spent.
 
     Cells are drawn uniformly from all 15,625 (as a user sampling the space would), so classes
@@ -18,4 +17,4 @@ def random_search(oracle: Oracle, rng: random.Random) -> None:
     costs nothing and is simply drawn again.
     """
     while True:
-        oracle.query(random_arch(rng))
+        oracle.query(oracle.space.sample(rng))

@@ -2,13 +2,17 @@
 
 An algorithm is a function ``run(oracle, rng, **options)`` that queries the oracle until the
 budget is spent (the oracle raises :class:`~robnas.search.oracle.BudgetExhausted`, which the
-driver catches). Register one with :func:`register_algorithm`; adding an algorithm is one file.
+driver catches). Register one with :func:`register_algorithm`; adding an algorithm is one file
+(plus one line in :data:`ALGORITHMS` for a built-in). Names are case-insensitive
+(``get_algorithm("RE")``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+
+from robnas.registry import Registry
 
 SearchFunction = Callable[..., None]
 
@@ -21,36 +25,44 @@ class AlgorithmSpec:
     multi_objective: bool = False
 
 
-ALGORITHMS: dict[str, AlgorithmSpec] = {}
+ALGORITHMS: Registry[AlgorithmSpec] = Registry(
+    "search algorithm",
+    builtin={
+        "ls": "robnas.search.local_search",
+        "nsga2": "robnas.search.nsga2",
+        "re": "robnas.search.evolution",
+        "rs": "robnas.search.random_search",
+    },
+    aliases={
+        "local-search": "ls",
+        "evolution": "re",
+        "regularized-evolution": "re",
+        "regularised-evolution": "re",
+        "random": "rs",
+        "nsga-ii": "nsga2",
+    },
+)
+"""The search-algorithm registry (built-ins imported on first use)."""
 
 
 def register_algorithm(
     name: str, summary: str, multi_objective: bool = False
 ) -> Callable[[SearchFunction], SearchFunction]:
     def deco(fn: SearchFunction) -> SearchFunction:
-        ALGORITHMS[name] = AlgorithmSpec(name, fn, summary, multi_objective)
+        ALGORITHMS.register(name, AlgorithmSpec(name, fn, summary, multi_objective))
         return fn
 
     return deco
 
 
 def get_algorithm(name: str) -> AlgorithmSpec:
-    _load_builtins()
-    try:
-        return ALGORITHMS[name]
-    except KeyError:
-        raise ValueError(
-            f"unknown search algorithm {name!r}; available: {', '.join(sorted(ALGORITHMS))}"
-        ) from None
+    """The algorithm ``name`` (any case, aliases such as ``evolution``); :class:`ConfigError` if unknown."""
+    return ALGORITHMS.get(name)
 
 
 def available_algorithms() -> list[str]:
-    _load_builtins()
-    return sorted(ALGORITHMS)
-
-
-def _load_builtins() -> None:
-    from robnas.search import evolution, local_search, nsga2, random_search  # noqa: F401
+    """Names of the algorithms (imports none of them)."""
+    return ALGORITHMS.names()
 
 
 __all__ = ["ALGORITHMS", "AlgorithmSpec", "available_algorithms", "get_algorithm", "register_algorithm"]

@@ -36,6 +36,15 @@ def percentile_in(values: np.ndarray, uid: int) -> float:
     return float(100.0 * np.mean(uniq < values[uid]))
 
 
+def _best_uid(values: np.ndarray) -> tuple[int, float]:
+    """The uid with the highest value and that value, over the uids only (what a search can be
+    shown; per-index sources may peak on an index that is not its class's uid)."""
+    uids = np.asarray(unique_indices())
+    col = np.asarray(values, dtype=np.float64)[uids]
+    best = int(np.nanargmax(col))
+    return int(uids[best]), float(col[best])
+
+
 def transfer_study(
     source_values: np.ndarray,
     target_values: np.ndarray,
@@ -54,12 +63,12 @@ def transfer_study(
                 source_value=r.best_value,
                 source_regret=r.regret,
                 target_value=float(target_values[r.best_uid]),
-                target_regret=float(np.nanmax(target_values) - target_values[r.best_uid]),
+                target_regret=float(_best_uid(target_values)[1] - target_values[r.best_uid]),
                 target_percentile=percentile_in(target_values, r.best_uid),
             )
         )
-    src_opt = int(np.nanargmax(source_values))
-    tgt_opt = int(np.nanargmax(target_values))
+    src_opt = _best_uid(source_values)[0]
+    tgt_opt = _best_uid(target_values)[0]
     return {
         "rows": rows,
         "source_optimum_uid": src_opt,

@@ -20,6 +20,8 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from robnas.errors import ConfigError
+
 DARTS_OPS: tuple[str, ...] = (
     "none",
     "max_pool_3x3",
@@ -57,21 +59,21 @@ class Genotype:
         for name in ("normal", "reduce"):
             cell = getattr(self, name)
             if len(cell) != 2 * STEPS:
-                raise ValueError(f"a DARTS genotype's {name} cell has {2 * STEPS} edges, got {len(cell)}")
+                raise ConfigError(f"a DARTS genotype's {name} cell has {2 * STEPS} edges, got {len(cell)}")
             for k, (op, src) in enumerate(cell):
                 if op not in DARTS_OPS:
-                    raise ValueError(
+                    raise ConfigError(
                         f"unknown DARTS operation {op!r} on edge {k} of the {name} cell; "
                         f"known: {', '.join(DARTS_OPS)}"
                     )
                 if not _is_int(src) or not 0 <= src < 2 + k // 2:
-                    raise ValueError(f"edge {k} of the {name} cell reads node {src!r}, not yet computed")
+                    raise ConfigError(f"edge {k} of the {name} cell reads node {src!r}, not yet computed")
             concat = getattr(self, f"{name}_concat")
             if not concat:
-                raise ValueError(f"the {name}_concat of a DARTS genotype names no node; DARTS uses 2..5")
+                raise ConfigError(f"the {name}_concat of a DARTS genotype names no node; DARTS uses 2..5")
             bad = [i for i in concat if not _is_int(i) or not 0 <= i < 2 + STEPS]
             if bad:
-                raise ValueError(
+                raise ConfigError(
                     f"{name}_concat names node {bad[0]!r}, but a DARTS cell has nodes 0..{1 + STEPS}"
                 )
 
@@ -87,10 +89,10 @@ class Genotype:
     def from_dict(cls, d: dict[str, Any]) -> Genotype:
         """Read :meth:`to_dict`'s JSON form (a dict with the four fields)."""
         if not isinstance(d, dict):
-            raise ValueError(f"a DARTS genotype is a dict with the fields {', '.join(FIELDS)}, got {d!r}")
+            raise ConfigError(f"a DARTS genotype is a dict with the fields {', '.join(FIELDS)}, got {d!r}")
         missing = [k for k in FIELDS if k not in d]
         if missing:
-            raise ValueError(f"DARTS genotype without a {missing[0]!r} field; it needs {', '.join(FIELDS)}")
+            raise ConfigError(f"DARTS genotype without a {missing[0]!r} field; it needs {', '.join(FIELDS)}")
         return cls(
             cls._edges(d["normal"], "normal"),
             cls._nodes(d["normal_concat"], "normal_concat"),
@@ -103,7 +105,7 @@ class Genotype:
         try:
             return tuple((str(o), int(i)) for o, i in value)
         except (TypeError, ValueError):
-            raise ValueError(
+            raise ConfigError(
                 f"the {name} cell of a DARTS genotype must be a list of (operation, input node) pairs, "
                 f"got {value!r}"
             ) from None
@@ -113,7 +115,7 @@ class Genotype:
         try:
             return tuple(int(i) for i in value)
         except (TypeError, ValueError):
-            raise ValueError(
+            raise ConfigError(
                 f"{name} of a DARTS genotype must be a list of node numbers, got {value!r}"
             ) from None
 
@@ -129,12 +131,12 @@ class Genotype:
         body = text.strip()
         m = re.fullmatch(r"Genotype\((.*)\)", body, flags=re.S)
         if not m:
-            raise ValueError(f"not a DARTS genotype: {text[:60]!r}; expected {_EXAMPLE!r}")
+            raise ConfigError(f"not a DARTS genotype: {text[:60]!r}; expected {_EXAMPLE!r}")
         fields: dict[str, Any] = {}
         for key in FIELDS:
             fm = re.search(rf"\b{key}\s*=\s*(\[.*?\]|range\(\s*\d+\s*,\s*\d+\s*\))", m.group(1), flags=re.S)
             if not fm:
-                raise ValueError(f"DARTS genotype without a {key!r} field: {text[:60]!r}")
+                raise ConfigError(f"DARTS genotype without a {key!r} field: {text[:60]!r}")
             val = fm.group(1)
             if val.startswith("range"):
                 a, b = (int(v) for v in re.findall(r"\d+", val))
@@ -143,7 +145,7 @@ class Genotype:
                 try:
                     fields[key] = ast.literal_eval(val)
                 except (ValueError, SyntaxError):
-                    raise ValueError(
+                    raise ConfigError(
                         f"cannot read the {key!r} field of a DARTS genotype: {val[:60]!r}"
                     ) from None
         return cls.from_dict(fields)

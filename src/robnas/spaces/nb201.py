@@ -31,6 +31,8 @@ from dataclasses import dataclass
 from functools import cache
 from importlib import resources
 
+from robnas.errors import ConfigError
+
 OPS: tuple[str, ...] = ("none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3")
 """Operations in NAS-Bench-201 order."""
 
@@ -58,8 +60,11 @@ _OP_ID = {name: i for i, name in enumerate(OPS)}
 _EDGE_POS = {edge: k for k, edge in enumerate(EDGES)}
 
 
-def _bad(what: str) -> ValueError:
-    return ValueError(f"{what}; a valid architecture string looks like {EXAMPLE}")
+_NUM_NEIGHBOURS = len(EDGES) * (len(OPS) - 1)  # 24: one edge changed to another operation
+
+
+def _bad(what: str) -> ConfigError:
+    return ConfigError(f"{what}; a valid architecture string looks like {EXAMPLE}")
 
 
 @dataclass(frozen=True, slots=True, order=True)
@@ -74,11 +79,15 @@ class Arch:
     def __post_init__(self) -> None:
         ops = tuple(self.ops)
         if len(ops) != len(EDGES):
-            raise ValueError(f"an architecture has {len(EDGES)} edges, got {len(ops)} operations")
+            raise ConfigError(f"an architecture has {len(EDGES)} edges, got {len(ops)} operations")
         for op in ops:
             if not isinstance(op, int) or isinstance(op, bool) or not 0 <= op < len(OPS):
-                raise ValueError(f"operation id {op!r} is out of range; ids are 0..{len(OPS) - 1} for {OPS}")
+                raise ConfigError(f"operation id {op!r} is out of range; ids are 0..{len(OPS) - 1} for {OPS}")
         object.__setattr__(self, "ops", ops)
+
+    def __repr__(self) -> str:
+        """``Arch(6111, '|nor_conv_3x3~0|+|...|')``: index and string (``Arch.parse`` takes either)."""
+        return f"Arch({self.index}, {self.string!r})"
 
     # ------------------------------------------------------------------ constructors
     @classmethod
@@ -105,7 +114,7 @@ class Arch:
                 if not sep:
                     raise _bad(f"malformed edge {item!r} in {text!r}: expected 'operation~input'")
                 if name not in _OP_ID:
-                    raise ValueError(
+                    raise ConfigError(
                         f"unknown operation {name!r} in {text!r}; known operations: "
                         f"{', '.join(OPS)} (e.g. {EXAMPLE})"
                     )
@@ -124,7 +133,7 @@ class Arch:
     def from_code(cls, code: int) -> Arch:
         """Inverse of :attr:`code` (base-5 digits of the operation ids)."""
         if not isinstance(code, int) or not 0 <= code < NUM_ARCHS:
-            raise ValueError(f"architecture code {code!r} is out of range 0..{NUM_ARCHS - 1}")
+            raise ConfigError(f"architecture code {code!r} is out of range 0..{NUM_ARCHS - 1}")
         ops = []
         for _ in EDGES:
             ops.append(code % len(OPS))
@@ -135,12 +144,12 @@ class Arch:
     def from_names(cls, names: dict[tuple[int, int], str]) -> Arch:
         """Build from an edge view ``{(i, j): operation name}`` (see :meth:`edges`)."""
         if set(names) != set(EDGES):
-            raise ValueError(f"an edge view needs exactly the edges {list(EDGES)}, got {sorted(names)}")
+            raise ConfigError(f"an edge view needs exactly the edges {list(EDGES)}, got {sorted(names)}")
         ops = []
         for edge in EDGES:
             name = names[edge]
             if name not in _OP_ID:
-                raise ValueError(f"unknown operation {name!r}; known operations: {', '.join(OPS)}")
+                raise ConfigError(f"unknown operation {name!r}; known operations: {', '.join(OPS)}")
             ops.append(_OP_ID[name])
         return cls(tuple(ops))  # type: ignore[arg-type]
 
@@ -152,14 +161,14 @@ class Arch:
             try:
                 values = tuple(int(v) for v in body.split(","))
             except ValueError:
-                raise ValueError(
+                raise ConfigError(
                     f"malformed NASLib encoding {encoding!r}; expected six integers such as "
                     "'(0, 2, 3, 2, 3, 1)'"
                 ) from None
         else:
             values = tuple(encoding)
         if len(values) != len(NASLIB_EDGES) or any(not 0 <= v < len(NASLIB_OPS) for v in values):
-            raise ValueError(
+            raise ConfigError(
                 f"malformed NASLib encoding {encoding!r}; expected six integers in 0..4 such as "
                 "'(0, 2, 3, 2, 3, 1)'"
             )
@@ -172,7 +181,7 @@ class Arch:
         if isinstance(value, Arch):
             return value
         if isinstance(value, bool):
-            raise ValueError(f"cannot read an architecture from {value!r}")
+            raise ConfigError(f"cannot read an architecture from {value!r}")
         if isinstance(value, int):
             return cls.from_index(value)
         if isinstance(value, str):
@@ -180,7 +189,7 @@ class Arch:
             if v.lstrip("-").isdigit():
                 return cls.from_index(int(v))
             return cls.from_string(v)
-        raise ValueError(
+        raise ConfigError(
             f"cannot read an architecture from {value!r}: give an index 0..{NUM_ARCHS - 1} or a "
             f"string such as {EXAMPLE}"
         )
@@ -260,35 +269,48 @@ class Arch:
         """A copy with edge ``edge`` (position or ``(i, j)``) set to ``op`` (id or name)."""
         pos = _EDGE_POS.get(edge) if isinstance(edge, tuple) else edge
         if pos is None or not isinstance(pos, int) or not 0 <= pos < len(EDGES):
-            raise ValueError(f"unknown edge {edge!r}; edges are positions 0..5 or pairs {list(EDGES)}")
+            raise ConfigError(f"unknown edge {edge!r}; edges are positions 0..5 or pairs {list(EDGES)}")
         op_id = _OP_ID.get(op) if isinstance(op, str) else op
         if op_id is None:
-            raise ValueError(f"unknown operation {op!r}; known operations: {', '.join(OPS)}")
+            raise ConfigError(f"unknown operation {op!r}; known operations: {', '.join(OPS)}")
         ops = list(self.ops)
         ops[pos] = op_id
         return Arch(tuple(ops))  # type: ignore[arg-type]
 
     def neighbours(self) -> list[Arch]:
-        """All 24 architectures that differ in exactly one edge's operation."""
-        return [
-            self.with_op(pos, op)
-            for pos in range(len(EDGES))
-            for op in range(len(OPS))
-            if op != self.ops[pos]
-        ]
+        """All 24 architectures that differ in exactly one edge's operation.
+
+        Order: edge position, then operation id (the order :meth:`mutate` draws from).
+        """
+        return [self._neighbour(k) for k in range(_NUM_NEIGHBOURS)]
+
+    def _neighbour(self, k: int) -> Arch:
+        """The ``k``-th of :meth:`neighbours` (``0 <= k < 24``), built without validation."""
+        pos, j = divmod(k, len(OPS) - 1)
+        ops = list(self.ops)
+        ops[pos] = j if j < ops[pos] else j + 1  # the j-th operation other than the current one
+        new = object.__new__(Arch)
+        object.__setattr__(new, "ops", tuple(ops))
+        return new
 
     def mutate(self, rng: random.Random | int | None = None) -> Arch:
-        """A uniformly random neighbour."""
+        """A uniformly random neighbour.
+
+        Draws one of the 24 neighbours with ``rng.randrange(24)`` and builds only that one, so a
+        mutation costs one small tuple, not 24 validated architectures (regularised evolution
+        mutates tens of thousands of times at large budgets). ``random.Random.choice`` over
+        :meth:`neighbours` draws the same number, so results per seed are unchanged.
+        """
         r = _rng(rng)
-        return r.choice(self.neighbours())
+        return self._neighbour(r.randrange(_NUM_NEIGHBOURS))
 
 
 # ---------------------------------------------------------------------- index tables
 def _check_index(index: int) -> int:
     if isinstance(index, bool) or not isinstance(index, int):
-        raise ValueError(f"an architecture index must be an integer in 0..{NUM_ARCHS - 1}, got {index!r}")
+        raise ConfigError(f"an architecture index must be an integer in 0..{NUM_ARCHS - 1}, got {index!r}")
     if not 0 <= index < NUM_ARCHS:
-        raise ValueError(
+        raise ConfigError(
             f"architecture index {index} is out of range; NAS-Bench-201 indices are 0..{NUM_ARCHS - 1}"
         )
     return index
@@ -365,6 +387,13 @@ def uid_table() -> tuple[int, ...]:
     return _uid_table()
 
 
+@cache
+def code_uid_table() -> tuple[int, ...]:
+    """``code_uid_table()[arch.code]`` is ``arch.uid``: a class lookup without an ``Arch``."""
+    to_index, uids = _code_to_index(), _uid_table()
+    return tuple(uids[to_index[code]] for code in range(NUM_ARCHS))
+
+
 def uid_of(index: int) -> int:
     """The uid (class representative index) of an index."""
     return _uid_table()[_check_index(index)]
@@ -387,7 +416,7 @@ def sample_indices(n: int, seed: random.Random | int | None = None, unique: bool
     """``n`` distinct indices drawn uniformly (from all indices or from class representatives)."""
     pool = unique_indices() if unique else list(range(NUM_ARCHS))
     if not isinstance(n, int) or not 0 <= n <= len(pool):
-        raise ValueError(f"cannot sample {n!r} architectures: choose 0..{len(pool)}")
+        raise ConfigError(f"cannot sample {n!r} architectures: choose 0..{len(pool)}")
     return _rng(seed).sample(pool, n)
 
 

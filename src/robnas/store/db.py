@@ -26,16 +26,16 @@ import os
 import sqlite3
 import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
-from robnas.errors import DataError
+from robnas.errors import ConfigError, DataError
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 APPLICATION_ID = 0x524E4253  # "RNBS": marks a file as a robnas results store
 
 FAILURE_REASONS: tuple[str, ...] = ("divergence", "out-of-memory", "bad-data", "other")
@@ -88,8 +88,18 @@ CREATE INDEX results_job ON results (job_key);
 CREATE INDEX jobs_state ON jobs (state);
 """
 
-MIGRATIONS: dict[int, str] = {1: _SCHEMA_V1}
+# v2: the environment that produced each row (JSON: library versions, CPU, threads); NULL for
+# rows written before it was recorded
+_SCHEMA_V2 = "ALTER TABLE results ADD COLUMN environment TEXT"
+
+MIGRATIONS: dict[int, str] = {1: _SCHEMA_V1, 2: _SCHEMA_V2}
 """``MIGRATIONS[v]`` takes a file from schema version ``v - 1`` to ``v`` (0 = empty file)."""
+
+
+_RESULT_COLUMNS = (
+    "uid", "dataset", "protocol", "seed", "metric", "value", "job_key", "arch", "config_hash",
+    "robnas_version", "torch_version", "device", "host", "started", "finished", "duration", "environment",
+)  # fmt: skip
 
 
 class StoreError(DataError):
@@ -118,6 +128,8 @@ class ResultRow:
     started: float
     finished: float
     arch: str | None = None
+    environment: str | None = None
+    """JSON of :func:`robnas.environment.environment` in the worker, or None (older rows)."""
 
     @property
     def duration(self) -> float:
@@ -126,9 +138,9 @@ class ResultRow:
     @classmethod
     def from_mapping(cls, data: Mapping[str, Any]) -> ResultRow:
         names = {f.name for f in fields(cls)}
-        missing = [n for n in names if n not in data and n != "arch"]
+        missing = [n for n in names if n not in data and n not in ("arch", "environment")]
         if missing:
-            raise ValueError(f"a result row needs the fields {sorted(missing)}; got {sorted(data)}")
+            raise ConfigError(f"a result row needs the fields {sorted(missing)}; got {sorted(data)}")
         return cls(**{k: data[k] for k in names if k in data})
 
 
@@ -171,27 +183,40 @@ class ResultStore:
         self.path = Path(path).expanduser()
         self.readonly = readonly
         if synchronous.upper() not in ("OFF", "NORMAL", "FULL", "EXTRA"):
-            raise ValueError(f"synchronous must be OFF, NORMAL, FULL or EXTRA, got {synchronous!r}")
+            raise ConfigError(f"synchronous must be OFF, NORMAL, FULL or EXTRA, got {synchronous!r}")
         if readonly and not self.path.is_file():
             raise StoreError(
                 f"results database {self.path} not found; run `robnas build CONFIG` to create it"
             )
+        if self.path.exists() and not self.path.is_dir() and not self.path.is_file():
+            raise StoreError(
+                f"{self.path} is not a regular file (a device or pipe); give a database file path"
+            )
+        if self.path.is_dir():
+            raise StoreError(
+                f"{self.path} is a folder; give a database file path such as {self.path}/build.sqlite"
+            )
         if not readonly:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise StoreError(f"cannot create the folder of {self.path}: {exc.strerror or exc}") from None
         self._conn = self._connect(synchronous.upper())
         self._prepare()
 
     # ------------------------------------------------------------------ connection
+    def __repr__(self) -> str:
+        return f"ResultStore({str(self.path)!r}{', read-only' if self.readonly else ''})"
+
     def _connect(self, synchronous: str) -> sqlite3.Connection:
         try:
             if self.readonly:
-                conn = sqlite3.connect(
-                    f"file:{self.path}?mode=ro", uri=True, isolation_level=None, timeout=30.0
-                )
+                conn = self._connect_readonly()
             else:
                 conn = sqlite3.connect(self.path, isolation_level=None, timeout=30.0)
             conn.execute("PRAGMA busy_timeout = 30000")
             if not self.readonly:
+                self._refuse_foreign(conn)  # before anything changes the file (WAL, schema)
                 mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
                 if str(mode).lower() != "wal":
                     raise StoreError(f"{self.path}: cannot switch the database to WAL mode (got {mode})")
@@ -200,6 +225,38 @@ class ResultStore:
         except sqlite3.DatabaseError as exc:
             raise StoreError(f"{self.path} is not a readable SQLite database ({exc}); move it away") from None
         return conn
+
+    def _connect_readonly(self) -> sqlite3.Connection:
+        """A read-only connection. A WAL store in a folder we cannot write (no ``-shm`` file can be
+        made) is opened ``immutable`` when it has no pending ``-wal`` content, which is the state a
+        finished build leaves; otherwise the error says to copy it somewhere writable."""
+        uri = self.path.resolve().as_uri()
+        conn = sqlite3.connect(f"{uri}?mode=ro", uri=True, isolation_level=None, timeout=30.0)
+        try:
+            conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+            return conn
+        except sqlite3.OperationalError:
+            conn.close()
+        wal = self.path.with_name(self.path.name + "-wal")
+        if wal.is_file() and wal.stat().st_size > 0:
+            raise StoreError(
+                f"{self.path} has unfinished writes (-wal file) in a folder robnas cannot write; "
+                "copy the database with its -wal file to a writable folder and read it there"
+            )
+        conn = sqlite3.connect(f"{uri}?immutable=1", uri=True, isolation_level=None, timeout=30.0)
+        conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+        return conn
+
+    def _refuse_foreign(self, conn: sqlite3.Connection) -> None:
+        """Refuse an SQLite file of another application before anything is written to it."""
+        app = int(conn.execute("PRAGMA application_id").fetchone()[0])
+        tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+        if tables and app != APPLICATION_ID and "schema_version" not in tables:
+            conn.close()
+            raise StoreError(
+                f"{self.path} is an SQLite database of another application, not a robnas results store; "
+                "it was left unchanged; give another --out path"
+            )
 
     def close(self) -> None:
         """Close the connection (the file stays consistent whether or not this is called)."""
@@ -216,13 +273,30 @@ class ResultStore:
         """``BEGIN IMMEDIATE ... COMMIT``; rolled back on any exception."""
         if self.readonly:
             raise StoreError(f"{self.path} was opened read-only")
-        self._conn.execute("BEGIN IMMEDIATE")
+        try:
+            self._conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.DatabaseError as exc:
+            raise self._write_error(exc) from None
         try:
             yield self._conn
-        except BaseException:
-            self._conn.execute("ROLLBACK")
+        except BaseException as exc:
+            with suppress(sqlite3.DatabaseError):  # SQLite may have rolled back already (full disk)
+                self._conn.execute("ROLLBACK")
+            if isinstance(exc, sqlite3.OperationalError) or type(exc) is sqlite3.DatabaseError:
+                raise self._write_error(exc) from None
             raise
-        self._conn.execute("COMMIT")
+        try:
+            self._conn.execute("COMMIT")
+        except sqlite3.DatabaseError as exc:
+            with suppress(sqlite3.DatabaseError):
+                self._conn.execute("ROLLBACK")
+            raise self._write_error(exc) from None
+
+    def _write_error(self, exc: sqlite3.DatabaseError) -> StoreError:
+        """One line for a failed write (full disk, read-only file or folder, I/O error, lock)."""
+        return StoreError(
+            f"cannot write to the results database {self.path}: {exc}; nothing of this job was kept"
+        )
 
     # ------------------------------------------------------------------ schema
     def schema_version(self) -> int:
@@ -286,19 +360,19 @@ class ResultStore:
         """
         recs = [r if isinstance(r, ResultRow) else ResultRow.from_mapping(r) for r in rows]
         if not recs:
-            raise ValueError(f"job {job_key}: no result rows to write")
+            raise ConfigError(f"job {job_key}: no result rows to write")
         first = recs[0]
         ident = (first.uid, first.dataset, first.protocol, first.seed)
         for r in recs:
             if (r.uid, r.dataset, r.protocol, r.seed) != ident:
-                raise ValueError(
+                raise ConfigError(
                     f"job {job_key}: all rows of a job share uid, dataset, protocol and seed; "
                     f"got {ident} and {(r.uid, r.dataset, r.protocol, r.seed)}"
                 )
         metrics = [r.metric for r in recs]
         if len(set(metrics)) != len(metrics):
             dup = sorted({m for m in metrics if metrics.count(m) > 1})
-            raise ValueError(f"job {job_key}: metric(s) {dup} appear more than once")
+            raise ConfigError(f"job {job_key}: metric(s) {dup} appear more than once")
         now = time.time()
         with self.transaction() as conn:
             conn.execute("DELETE FROM results WHERE job_key = ?", (job_key,))
@@ -313,11 +387,12 @@ class ResultStore:
                  first.config_hash, now),
             )  # fmt: skip
             conn.executemany(
-                "INSERT OR REPLACE INTO results VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                f"INSERT OR REPLACE INTO results ({', '.join(_RESULT_COLUMNS)}) "
+                f"VALUES ({', '.join('?' * len(_RESULT_COLUMNS))})",
                 [
                     (r.uid, r.dataset, r.protocol, r.seed, r.metric, _to_sql(r.value), job_key, r.arch,
                      r.config_hash, r.robnas_version, r.torch_version, r.device, r.host, r.started,
-                     r.finished, r.duration)
+                     r.finished, r.duration, r.environment)
                     for r in recs
                 ],
             )  # fmt: skip
@@ -341,7 +416,7 @@ class ResultStore:
         A job that is already done stays done (its results are kept).
         """
         if reason not in FAILURE_REASONS:
-            raise ValueError(f"failure reason must be one of {FAILURE_REASONS}, got {reason!r}")
+            raise ConfigError(f"failure reason must be one of {FAILURE_REASONS}, got {reason!r}")
         with self.transaction() as conn:
             conn.execute(
                 """INSERT INTO jobs (job_key, uid, arch, dataset, protocol, seed, state, attempts,
@@ -378,7 +453,7 @@ class ResultStore:
     def jobs(self, state: str | None = None) -> list[JobRecord]:
         """All job records (optionally only those in ``state``)."""
         if state is not None and state not in JOB_STATES:
-            raise ValueError(f"job state must be one of {JOB_STATES}, got {state!r}")
+            raise ConfigError(f"job state must be one of {JOB_STATES}, got {state!r}")
         sql = "SELECT * FROM jobs" + (" WHERE state = ?" if state else "") + " ORDER BY job_key"
         return [JobRecord(*row) for row in self._conn.execute(sql, (state,) if state else ())]
 

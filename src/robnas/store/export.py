@@ -12,6 +12,7 @@ timings) are listed in the returned report, not written.
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
 from collections import defaultdict
@@ -20,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from robnas.errors import ConfigError
+from robnas.errors import ConfigError, DataError
 from robnas.spaces.nb201 import NUM_ARCHS, Arch, uid_of
 from robnas.store.db import ResultStore
 
@@ -47,12 +48,26 @@ class ExportReport:
     skipped_metrics: list[str] = field(default_factory=list)
 
 
+def _finite(value: Any) -> Any:
+    """JSON-safe values: NaN and infinities become ``null`` (strict JSON has no NaN/Infinity)."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(v) for v in value]
+    return value
+
+
 def _atomic_json(path: Path, payload: Any) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w", encoding="utf-8") as fh:
-        json.dump(payload, fh)
-    os.replace(tmp, path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(tmp, "w", encoding="utf-8") as fh:
+            json.dump(_finite(payload), fh, allow_nan=False)
+        os.replace(tmp, path)
+    except OSError as exc:
+        raise DataError(f"cannot write {path}: {exc.strerror or exc}") from None
 
 
 def _split(metric: str) -> tuple[str, str, str, float | int | None] | None:
@@ -132,11 +147,24 @@ EXPORTERS: dict[str, Callable[..., ExportReport]] = {"jung2023": export_jung2023
 
 
 def export(
-    store: ResultStore, layout: str, out: str | os.PathLike[str], protocol: str | None = None
+    store: ResultStore,
+    layout: str,
+    out: str | os.PathLike[str],
+    protocol: str | None = None,
+    force: bool = False,
 ) -> ExportReport:
-    """Export ``store`` in ``layout`` (see :data:`EXPORTERS`)."""
+    """Export ``store`` in ``layout`` (see :data:`EXPORTERS`) into the folder ``out``.
+
+    An existing non-empty ``out`` is refused unless ``force`` (then files of the same names are
+    replaced; others are left alone).
+    """
     try:
         exporter = EXPORTERS[layout.strip().lower()]
     except KeyError:
         raise ConfigError(f"unknown export layout {layout!r}; layouts: {', '.join(EXPORTERS)}") from None
+    target = Path(out)
+    if target.exists() and not target.is_dir():
+        raise DataError(f"{target} exists and is not a folder; give a folder to export into")
+    if target.is_dir() and any(target.iterdir()) and not force:
+        raise ConfigError(f"{target} is not empty; give a new folder, or pass --force to overwrite its files")
     return exporter(store, out, protocol=protocol)

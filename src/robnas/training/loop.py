@@ -27,7 +27,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from robnas.errors import ConfigError, RobnasError
+from robnas.errors import ConfigError, DataError, RobnasError
+from robnas.training.checkpoint import plain, read_checkpoint, save_checkpoint
 from robnas.training.objectives import get_objective
 from robnas.training.presets import TrainPreset, get_preset
 
@@ -138,15 +139,10 @@ def load_checkpoint(path: str | os.PathLike[str], device: str | torch.device = "
     if p.is_dir():
         p = p / CHECKPOINT
     if not p.is_file():
-        raise FileNotFoundError(f"no checkpoint at {p}")
-    try:
-        ckpt = torch.load(p, map_location=device, weights_only=False)
-    except Exception as exc:  # noqa: BLE001 - a corrupt file is a user-facing error
-        raise RobnasError(
-            f"{p} is not a readable robnas checkpoint ({exc.__class__.__name__}); train again"
-        ) from exc
-    if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:
-        raise RobnasError(f"{p} is not a robnas checkpoint (written by `robnas train`)")
+        raise DataError(f"no checkpoint at {p}")
+    ckpt = read_checkpoint(p, device)
+    if ckpt.get("format") != FORMAT:
+        raise DataError(f"{p} is not a checkpoint of `robnas train` (format {ckpt.get('format')!r})")
     return ckpt
 
 
@@ -160,15 +156,40 @@ def model_from_checkpoint(
     cfg = dict(ckpt.get("network") or {})
     if "arch" not in cfg:
         raise RobnasError(f"{path}: the checkpoint does not record a network architecture")
-    model = build_network(cfg.pop("arch"), **cfg)
-    model.load_state_dict(ckpt["model"])
+    try:
+        model = build_network(cfg.pop("arch"), **cfg)
+    except (ValueError, TypeError, KeyError) as exc:
+        raise DataError(f"{path}: the checkpoint's network configuration is invalid ({exc})") from None
+    load_weights(model, ckpt["model"], path)
     return model.to(device).eval(), ckpt
 
 
+def load_weights(model: nn.Module, state: Any, source: str | os.PathLike[str]) -> None:
+    """``model.load_state_dict(state)`` with one line for weights of another architecture, or
+    weights that are NaN or infinite (a network that outputs NaN "predicts" class 0 everywhere,
+    which would read as the share of class 0 instead of an error)."""
+    if isinstance(state, dict):
+        bad = [
+            k for k, v in state.items()
+            if isinstance(v, torch.Tensor) and v.is_floating_point() and not bool(torch.isfinite(v).all())
+        ]  # fmt: skip
+        if bad:
+            raise DataError(
+                f"{source}: the stored weights hold NaN or infinite values ({bad[0]}); "
+                "the run diverged or the file was damaged; train again"
+            )
+    try:
+        model.load_state_dict(state)
+    except (RuntimeError, TypeError, AttributeError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else exc.__class__.__name__
+        raise DataError(
+            f"{source}: the stored weights do not fit this network (another architecture or size: "
+            f"{first.rstrip(':')}); check the architecture and --C/--N, or use another checkpoint"
+        ) from None
+
+
 def _save(path: Path, state: dict[str, Any]) -> None:
-    tmp = path.with_suffix(".tmp")
-    torch.save(state, tmp)
-    os.replace(tmp, path)
+    save_checkpoint(plain(state), path)
 
 
 @torch.no_grad()
@@ -226,16 +247,34 @@ def train(
     start_epoch = 0
     ckpt_path = Path(out_dir) / CHECKPOINT if out_dir is not None else None
     if ckpt_path is not None:
-        ckpt_path.parent.mkdir(parents=True, exist_ok=True)
+        if ckpt_path.parent.exists() and not ckpt_path.parent.is_dir():
+            raise DataError(f"{ckpt_path.parent} is a file; give a folder for the run (--out)")
+        try:
+            ckpt_path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise DataError(
+                f"cannot create the run folder {ckpt_path.parent}: {exc.strerror or exc}"
+            ) from None
         if resume and ckpt_path.exists():
             ckpt = load_checkpoint(ckpt_path, dev)
-            if ckpt["preset"] != p.to_dict() or ckpt["seed"] != seed:
+            theirs = {
+                "preset": ckpt.get("preset"),
+                "seed": ckpt.get("seed"),
+                "network": ckpt.get("network"),
+                "meta": ckpt.get("meta"),
+            }
+            ours = {"preset": p.to_dict(), "seed": seed, "network": network_config(model)}
+            ours = plain({**ours, "meta": dict(meta or {})})
+            if theirs != ours:
+                diff = ", ".join(k for k in ours if theirs[k] != ours[k])
+                net = theirs["network"] or {}
                 raise ConfigError(
-                    f"{ckpt_path} belongs to another run (preset {ckpt['preset']['name']}, "
-                    f"seed {ckpt['seed']}); "
-                    "choose another output directory, or pass resume=False (--no-resume) to start over"
+                    f"{ckpt_path} belongs to another run ({diff} differ: it trained "
+                    f"{net.get('arch', 'a network')} with preset {(theirs['preset'] or {}).get('name')}, "
+                    f"seed {theirs['seed']}); choose another output directory, or pass --force "
+                    "(resume=False) to replace it"
                 )
-            model.load_state_dict(ckpt["model"])
+            load_weights(model, ckpt["model"], ckpt_path)
             optimizer.load_state_dict(ckpt["optimizer"])
             scheduler.load_state_dict(ckpt["scheduler"])
             history = TrainHistory.from_dict(ckpt["history"])
@@ -255,16 +294,18 @@ def train(
             "seed": seed,
             "network": network_config(model),
             "meta": dict(meta or {}),
-            "torch": torch.__version__,
+            "torch": str(torch.__version__),
         }
 
     prog = None
     if progress:
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+        from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeRemainingColumn
 
-        prog = Progress(
+        from robnas.progress import make_progress
+
+        prog = make_progress(
             TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-            TextColumn("{task.fields[status]}"), transient=True,
+            TextColumn("{task.fields[status]}"), transient=True, every_pct=25,
         )  # fmt: skip
         prog.start()
     try:
@@ -310,7 +351,12 @@ def train(
             history.completed = epoch + 1 == p.epochs
             if ckpt_path is not None:
                 _save(ckpt_path, state(epoch + 1))
-                (ckpt_path.parent / "history.json").write_text(json.dumps(history.to_dict(), indent=1))
+                try:
+                    (ckpt_path.parent / "history.json").write_text(json.dumps(history.to_dict(), indent=1))
+                except OSError as exc:
+                    raise DataError(
+                        f"cannot write {ckpt_path.parent / 'history.json'}: {exc.strerror or exc}"
+                    ) from None
             for cb in callbacks:
                 cb(rec)
     finally:

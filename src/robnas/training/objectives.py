@@ -38,8 +38,13 @@ from robnas.attacks.base import attack_mode, check_eps, project
 from robnas.attacks.fgsm import FGSM
 from robnas.attacks.pgd import PGD
 from robnas.errors import ConfigError
+from robnas.registry import Registry
 
-_OBJECTIVES: dict[str, type[Objective]] = {}
+OBJECTIVES: Registry[type[Objective]] = Registry(
+    "training objective",
+    builtin=dict.fromkeys(("fgsm-rs", "mixed", "pgd-at", "standard", "trades"), "robnas.training.objectives"),
+)
+"""The training-objective registry (the built-ins are defined in this module)."""
 ObjT = TypeVar("ObjT", bound="type[Objective]")
 
 
@@ -48,26 +53,30 @@ def register_objective(name: str) -> Callable[[ObjT], ObjT]:
 
     def deco(cls: ObjT) -> ObjT:
         cls.name = name
-        _OBJECTIVES[name] = cls
+        OBJECTIVES.register(name, cls)
         return cls
 
     return deco
 
 
 def available_objectives() -> list[str]:
-    return sorted(_OBJECTIVES)
+    return OBJECTIVES.names()
 
 
 def get_objective(name: str, **params: Any) -> Objective:
-    """Build the objective ``name``; unknown keyword arguments are ignored (presets carry all)."""
-    key = name.strip().lower()
-    if key not in _OBJECTIVES:
+    """Build the objective ``name`` with ``params``; an option it does not take is a :class:`ConfigError`.
+
+    (A preset carries every field; :meth:`~robnas.training.TrainPreset.objective_params` picks
+    the ones its objective reads.)
+    """
+    cls = OBJECTIVES.get(name)
+    bad = sorted(set(params) - set(cls.params))
+    if bad:
         raise ConfigError(
-            f"unknown training objective {name!r}; choose from {', '.join(available_objectives())}"
+            f"the {cls.name} objective has no option {', '.join(bad)}; "
+            f"its options are {', '.join(cls.params) or 'none'}"
         )
-    cls = _OBJECTIVES[key]
-    accepted = cls.params
-    return cls(**{k: v for k, v in params.items() if k in accepted})
+    return cls(**params)
 
 
 @dataclass
@@ -102,7 +111,7 @@ class Standard(Objective):
 class Mixed(Objective):
     """Wu et al. (2024): ``(1 - beta) CE(f(x), y) + beta CE(f(x_pgd), y)``."""
 
-    params = ("eps", "step_size", "steps", "beta")
+    params: ClassVar[tuple[str, ...]] = ("eps", "step_size", "steps", "beta")
     adversarial = True
 
     def __init__(self, eps: float = 8 / 255, step_size: float = 2 / 255, steps: int = 7, beta: float = 0.5):
@@ -132,7 +141,7 @@ class Mixed(Objective):
 class PGDAT(Mixed):
     """Madry et al. (2018): cross-entropy on PGD adversarial examples (``mixed`` with beta = 1)."""
 
-    params = ("eps", "step_size", "steps")
+    params: ClassVar[tuple[str, ...]] = ("eps", "step_size", "steps")
 
     def __init__(self, eps: float = 8 / 255, step_size: float = 2 / 255, steps: int = 7):
         super().__init__(eps=eps, step_size=step_size, steps=steps, beta=1.0)
@@ -142,7 +151,7 @@ class PGDAT(Mixed):
 class FGSMRS(Mixed):
     """Wong et al. (2020): cross-entropy on FGSM examples from a random start."""
 
-    params = ("eps", "step_size")
+    params: ClassVar[tuple[str, ...]] = ("eps", "step_size")
 
     def __init__(self, eps: float = 8 / 255, step_size: float | None = None):
         super().__init__(eps=eps, step_size=1.25 * eps if step_size is None else step_size, steps=1, beta=1.0)

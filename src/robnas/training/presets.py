@@ -35,10 +35,12 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 from robnas.errors import ConfigError
+from robnas.registry import Registry
 
 SCHEDULES = ("onecycle", "onecycle-torch", "cosine", "constant")
 
@@ -66,10 +68,16 @@ class TrainPreset:
     description: str = field(default="", compare=False)
 
     def __post_init__(self) -> None:
-        if self.epochs < 1 or self.batch_size < 1:
-            raise ConfigError(f"epochs and batch_size must be >= 1, got {self.epochs} and {self.batch_size}")
-        if not self.lr > 0:
-            raise ConfigError(f"the learning rate must be positive, got {self.lr}")
+        # Values come from YAML and the command line: PyYAML reads `lr: 1e-3` as the *string*
+        # "1e-3" (YAML 1.1 wants a dot), so numbers written as text are accepted and converted;
+        # everything else is checked here, before any job starts, with one line per problem.
+        for name, (lo, hi) in _INT_RANGES.items():
+            object.__setattr__(self, name, _as_int(getattr(self, name), name, lo, hi))
+        for name, (flo, fhi, open_lo) in _FLOAT_RANGES.items():
+            object.__setattr__(self, name, _as_float(getattr(self, name), name, flo, fhi, open_lo))
+        for name in ("nesterov", "augment"):
+            if not isinstance(getattr(self, name), bool):
+                raise ConfigError(f"training: {name} must be true or false, got {getattr(self, name)!r}")
         if self.schedule not in SCHEDULES:
             raise ConfigError(f"unknown schedule {self.schedule!r}; choose from {', '.join(SCHEDULES)}")
 
@@ -81,51 +89,105 @@ class TrainPreset:
         return asdict(self)
 
     def objective_params(self) -> dict[str, Any]:
-        return {"eps": self.eps, "step_size": self.step_size, "steps": self.steps, "beta": self.beta}
+        """The fields that this preset's objective reads (``eps``, ``steps``, ... as it declares)."""
+        from robnas.training.objectives import OBJECTIVES
+
+        fields = {"eps": self.eps, "step_size": self.step_size, "steps": self.steps, "beta": self.beta}
+        return {k: fields[k] for k in OBJECTIVES.get(self.objective).params}
 
 
-PRESETS: dict[str, TrainPreset] = {
-    p.name: p
-    for p in (
-        TrainPreset(
-            "nasrobbench201", "pgd-at", epochs=50, batch_size=256, lr=0.1, schedule="onecycle-torch",
-            eps=8 / 255, step_size=2 / 255, steps=7,
-            description="NAS-RobBench-201: PGD-7 AT at 8/255, 50 epochs, SGD wd 5e-4, OneCycleLR to 0.1",
-        ),
-        TrainPreset(
-            "nasbench201", "standard", epochs=200, batch_size=256, lr=0.1, nesterov=True, schedule="cosine",
-            description="NAS-Bench-201: standard, 200 epochs, SGD Nesterov 0.9, wd 5e-4, cosine from 0.1",
-        ),
-        TrainPreset(
-            "fast-at", "fgsm-rs", epochs=15, batch_size=128, lr=0.2, schedule="onecycle",
-            eps=8 / 255, step_size=10 / 255, steps=1,
-            description="Wong et al. 2020: FGSM with random start at 8/255, step 10/255, 15 epochs",
-        ),
-        TrainPreset(
-            "trades", "trades", epochs=50, batch_size=256, lr=0.1, schedule="onecycle-torch",
-            eps=8 / 255, step_size=2 / 255, steps=10, beta=6.0,
-            description="TRADES (beta 6, PGD-10 at 8/255), otherwise as nasrobbench201",
-        ),
-        TrainPreset(
-            "cpu-tiny", "standard", epochs=3, batch_size=128, lr=0.1, C=8, N=1,
-            description="quick CPU run: standard training, C=8, N=1, 3 epochs",
-        ),
-        TrainPreset(
-            "cpu-tiny-at", "pgd-at", epochs=3, batch_size=128, lr=0.1, C=8, N=1,
-            eps=8 / 255, step_size=2.5 * 8 / 255 / 3, steps=3,
-            description="quick CPU run: PGD-3 adversarial training at 8/255, C=8, N=1, 3 epochs",
-        ),
-        TrainPreset(
-            "cpu-small", "standard", epochs=10, batch_size=128, lr=0.1, C=16, N=1,
-            description="small CPU run: standard training, C=16, N=1, 10 epochs",
-        ),
-        TrainPreset(
-            "cpu-small-at", "pgd-at", epochs=10, batch_size=128, lr=0.1, C=16, N=1,
-            eps=8 / 255, step_size=2 / 255, steps=5,
-            description="small CPU run: PGD-5 adversarial training at 8/255, C=16, N=1, 10 epochs",
-        ),
-    )
-}  # fmt: skip
+_INT_RANGES: dict[str, tuple[int, int]] = {
+    "epochs": (1, 100_000),
+    "batch_size": (1, 1 << 20),
+    "steps": (0, 10_000),
+    "C": (1, 4096),
+    "N": (1, 256),
+}
+"""Integer fields and their accepted ranges (the upper bounds refuse absurd values that would
+only end in an out-of-memory error)."""
+
+_FLOAT_RANGES: dict[str, tuple[float, float, bool]] = {
+    "lr": (0.0, 1e12, True),
+    "momentum": (0.0, 1.0, False),
+    "weight_decay": (0.0, 1.0, False),
+    "eps": (0.0, 1.0, False),
+    "step_size": (0.0, 1.0, False),
+    "beta": (0.0, 1e6, False),
+}
+"""Float fields: ``(low, high, low excluded)``; epsilons and step sizes are in pixel units here."""
+
+
+def _as_int(value: Any, name: str, lo: int, hi: int) -> int:
+    v = value
+    if isinstance(v, str):
+        try:
+            v = int(v.strip())
+        except ValueError:
+            raise ConfigError(f"training: {name} must be a whole number, got {value!r}") from None
+    if isinstance(v, float) and v.is_integer():
+        v = int(v)
+    if isinstance(v, bool) or not isinstance(v, int):
+        raise ConfigError(f"training: {name} must be a whole number, got {value!r}")
+    if not lo <= v <= hi:
+        raise ConfigError(f"training: {name} must lie between {lo} and {hi}, got {v}")
+    return v
+
+
+def _as_float(value: Any, name: str, lo: float, hi: float, open_lo: bool) -> float:
+    if isinstance(value, bool):
+        raise ConfigError(f"training: {name} must be a number, got {value!r}")
+    try:
+        v = float(value.strip() if isinstance(value, str) else value)
+    except (TypeError, ValueError):
+        raise ConfigError(f"training: {name} must be a number, got {value!r}") from None
+    if not math.isfinite(v) or v > hi or v < lo or (open_lo and v == lo):
+        low = f"above {lo:g}" if open_lo else f"at least {lo:g}"
+        raise ConfigError(f"training: {name} must be {low} and at most {hi:g}, got {value!r}")
+    return v
+
+
+PRESETS: Registry[TrainPreset] = Registry("training preset")
+"""The training-preset registry (the built-ins are defined here; add one with ``PRESETS.register``)."""
+for _p in (
+    TrainPreset(
+        "nasrobbench201", "pgd-at", epochs=50, batch_size=256, lr=0.1, schedule="onecycle-torch",
+        eps=8 / 255, step_size=2 / 255, steps=7,
+        description="NAS-RobBench-201: PGD-7 AT at 8/255, 50 epochs, SGD 0.9, wd 5e-4, one-cycle to 0.1",
+    ),
+    TrainPreset(
+        "nasbench201", "standard", epochs=200, batch_size=256, lr=0.1, nesterov=True, schedule="cosine",
+        description="NAS-Bench-201: standard, 200 epochs, SGD Nesterov 0.9, wd 5e-4, cosine from 0.1",
+    ),
+    TrainPreset(
+        "fast-at", "fgsm-rs", epochs=15, batch_size=128, lr=0.2, schedule="onecycle",
+        eps=8 / 255, step_size=10 / 255, steps=1,
+        description="Wong et al. 2020: FGSM with random start at 8/255, step 10/255, 15 epochs",
+    ),
+    TrainPreset(
+        "trades", "trades", epochs=50, batch_size=256, lr=0.1, schedule="onecycle-torch",
+        eps=8 / 255, step_size=2 / 255, steps=10, beta=6.0,
+        description="TRADES (beta 6, PGD-10 at 8/255), otherwise as nasrobbench201",
+    ),
+    TrainPreset(
+        "cpu-tiny", "standard", epochs=3, batch_size=128, lr=0.1, C=8, N=1,
+        description="quick CPU run: standard training, C=8, N=1, 3 epochs",
+    ),
+    TrainPreset(
+        "cpu-tiny-at", "pgd-at", epochs=3, batch_size=128, lr=0.1, C=8, N=1,
+        eps=8 / 255, step_size=2.5 * 8 / 255 / 3, steps=3,
+        description="quick CPU run: PGD-3 adversarial training at 8/255, C=8, N=1, 3 epochs",
+    ),
+    TrainPreset(
+        "cpu-small", "standard", epochs=10, batch_size=128, lr=0.1, C=16, N=1,
+        description="small CPU run: standard training, C=16, N=1, 10 epochs",
+    ),
+    TrainPreset(
+        "cpu-small-at", "pgd-at", epochs=10, batch_size=128, lr=0.1, C=16, N=1,
+        eps=8 / 255, step_size=2 / 255, steps=5,
+        description="small CPU run: PGD-5 adversarial training at 8/255, C=16, N=1, 10 epochs",
+    ),
+):  # fmt: skip
+    PRESETS.register(_p.name, _p)
 
 
 WHOLE_TRAINING_SPLIT = frozenset({"nasrobbench201", "nasbench201"})
@@ -140,13 +202,11 @@ def default_val_fraction(preset: str | TrainPreset) -> float:
 
 
 def available_presets() -> list[str]:
-    return list(PRESETS)
+    return PRESETS.names()
 
 
 def get_preset(name: str | TrainPreset) -> TrainPreset:
     """The preset called ``name`` (a :class:`TrainPreset` is returned unchanged)."""
     if isinstance(name, TrainPreset):
         return name
-    if name not in PRESETS:
-        raise ConfigError(f"unknown training preset {name!r}; choose from {', '.join(PRESETS)}")
-    return PRESETS[name]
+    return PRESETS.get(name)
