@@ -48,7 +48,14 @@ def test_preset_nasrobbench201_matches_protocol() -> None:
         0.9,
         5e-4,
     )
-    assert (p.eps, p.step_size, p.steps, p.schedule, p.C, p.N) == (8 / 255, 2 / 255, 7, "onecycle", 16, 5)
+    assert (p.eps, p.step_size, p.steps, p.schedule, p.C, p.N) == (
+        8 / 255,
+        2 / 255,
+        7,
+        "onecycle-torch",
+        16,
+        5,
+    )
     with pytest.raises(ConfigError, match="unknown training preset"):
         get_preset("nope")
     assert lr_factor("onecycle", 0.4) == pytest.approx(1.0) and lr_factor("onecycle", 1.0) == 0.0

@@ -25,19 +25,25 @@ Differences from the reference procedure, and why:
   and standard deviation ``sigma`` along the direction ``angle``, offsets rounded to whole
   pixels, edge pixels repeated outside the image. ImageMagick's 16-bit quantum arithmetic and
   the reference's PNG round trip are not reproduced, so values can differ by about 1/255.
-- ``frost``: the reference blends crops of six frost photographs shipped with its repository
-  (``frost1.png`` ... ``frost6.jpg``), which robnas does not redistribute. A frost layer is
-  synthesised instead (bright, thin, randomly oriented ice-crystal streaks on a smooth
-  plasma-fractal haze, bluish tint, mean about 0.45 like the photographs' crops), blended with
-  the reference weights ``c[0] x + c[1] frost``. Severity ordering is kept; the texture is not
-  the photographs', so frost accuracies are close to, not equal to, CIFAR-10-C's.
+- ``frost``: the reference blends a random crop of one of its frost photographs
+  (``frost1.png`` ... ``frost5.jpg`` of hendrycks/robustness, Apache-2.0), shrunk to 1/5 with
+  OpenCV. robnas ships exactly those shrunk photographs (``robnas/attacks/frost/``, made by
+  ``tools/make_frost_layers.py``; attribution in its ``NOTICE``) and crops them with the
+  reference's draws, so the procedure is the reference's. Fallback, with a warning, when the
+  photographs are missing or the image is larger than 62 pixels: a synthetic frost layer
+  (``frost_synthetic``: thin ice-crystal streaks on a plasma-fractal haze, mean about 0.45),
+  which is darker and smoother than the photographs (mean about 0.63) and gives accuracies a few
+  points higher than CIFAR-10-C's.
 - ``defocus_blur``: OpenCV's ``GaussianBlur`` (3x3) of the disk kernel and ``filter2D`` are
   reproduced with SciPy (same kernel construction, ``reflect-101`` borders).
 - ``elastic_transform``: OpenCV's ``getAffineTransform``/``warpAffine`` are reproduced with
   ``scipy.ndimage.affine_transform`` (bilinear, ``reflect-101`` border = SciPy's ``mirror``).
-- ``glass_blur``: as the reference, including its quirk that ``randint(-1, 1)`` draws only
-  -1 or 0 (pixels move up/left only); scikit-image's ``gaussian`` is ``scipy.ndimage.gaussian_filter``
-  (mode ``nearest``, truncate 4), as scikit-image computes it.
+- ``glass_blur``: as the released CIFAR-10-C files, including two quirks of the reference:
+  ``randint(-1, 1)`` draws only -1 or 0 (pixels come from up/left only), and its swap statement
+  acts on NumPy views, so each pixel *copies* its neighbour instead of swapping with it (see
+  :func:`glass_blur`). The true swap is offered as ``glass_blur_swap`` (it gives accuracies 12-18
+  points lower than CIFAR-10-C's). scikit-image's ``gaussian`` is
+  ``scipy.ndimage.gaussian_filter`` (mode ``nearest``, truncate 4), as scikit-image computes it.
 - ``brightness``: the reference's RGB -> HSV -> RGB round trip (adding ``c`` to V) is computed
   in closed form: with hue and saturation fixed, RGB scales linearly with V.
 - ``impulse_noise``: scikit-image's salt-and-pepper noise (each value replaced with probability
@@ -46,7 +52,13 @@ Differences from the reference procedure, and why:
   exact area averaging in floating point; Pillow rounds to 8 bits in between, so values may
   differ by 1/255.
 - Random numbers come from NumPy's ``Generator`` rather than the legacy global state, so images
-  are not the CIFAR-10-C files pixel for pixel even where the procedure is identical.
+  are not the CIFAR-10-C files pixel for pixel even where the procedure is identical; draws are
+  taken in the reference's order and shapes, so the same draws give the same images
+  (``tests/test_corruptions.py`` checks this for ``glass_blur`` and ``frost`` against literal
+  re-implementations of the reference procedure).
+
+Besides the 15 names of :func:`available_corruptions`, :func:`corrupt` accepts ``glass_blur_swap``
+and ``frost_synthetic`` (variants that are not in CIFAR-10-C, see above).
 """
 
 from __future__ import annotations
@@ -249,25 +261,58 @@ def defocus_blur(x: np.ndarray, severity: int, rng: np.random.Generator) -> np.n
     return np.clip(out, 0, 1)
 
 
-@_register
-def glass_blur(x: np.ndarray, severity: int, rng: np.random.Generator) -> np.ndarray:
+def _glass_offsets(x: np.ndarray, severity: int, rng: np.random.Generator) -> tuple[np.ndarray, Any]:
+    """The blurred 8-bit image and, per iteration, the reference's offset draws ``(dx, dy)``."""
     sigma, delta, iterations = [(0.05, 1, 1), (0.25, 1, 1), (0.4, 1, 1), (0.25, 1, 2), (0.4, 1, 2)][
         severity - 1
     ]
-    h, w, ch = x.shape
+    h, w = x.shape[:2]
     img = np.floor(_gaussian(x, sigma) * 255) / 255  # the reference's np.uint8(... * 255)
-    perm = list(range(h * w))
-    hs = range(h - delta, delta, -1)
-    ws = range(w - delta, delta, -1)
-    for _ in range(iterations):
-        d = rng.integers(-delta, delta, size=(len(hs), len(ws), 2))  # [-delta, delta), as randint
+    hs = np.arange(h - delta, delta, -1)
+    ws = np.arange(w - delta, delta, -1)
+    # one np.random.randint(-delta, delta, size=(2,)) per pixel, rows then columns, scanned from
+    # the bottom-right corner: [-delta, delta), so only -1 and 0 for delta = 1 (up/left moves)
+    draws = [rng.integers(-delta, delta, size=(len(hs), len(ws), 2)) for _ in range(iterations)]
+    return img, (sigma, hs, ws, draws)
+
+
+@_register
+def glass_blur(x: np.ndarray, severity: int, rng: np.random.Generator) -> np.ndarray:
+    """CIFAR-10-C's glass blur as the released files have it: each pixel *copies* a neighbour.
+
+    The reference's swap statement ``x[h, w], x[h', w'] = x[h', w'], x[h, w]`` acts on NumPy
+    views of one pixel each: the right-hand side is a pair of views, the first assignment copies
+    the neighbour into ``x[h, w]``, and the second writes that (now equal) value back into the
+    neighbour. So ``x[h, w]`` takes the value of ``x[h + dy, w + dx]`` and nothing moves the
+    other way. Because the scan runs from the bottom-right corner and the offsets are only -1 or
+    0, the neighbour is always read before it is itself overwritten in that iteration: one
+    iteration is a gather from the image as it was before the iteration, which is how it is
+    computed here. ``glass_blur_swap`` is the true swap the reference meant to write.
+    """
+    img, (sigma, hs, ws, draws) = _glass_offsets(x, severity, rng)
+    rows, cols = np.meshgrid(hs, ws, indexing="ij")
+    for d in draws:
+        src = img.copy()
+        img[rows, cols] = src[rows + d[..., 1], cols + d[..., 0]]
+    return np.clip(_gaussian(img, sigma), 0, 1)
+
+
+def glass_blur_swap(x: np.ndarray, severity: int, rng: np.random.Generator) -> np.ndarray:
+    """Glass blur with a true swap of each pixel and its neighbour (what the reference intended;
+    not what CIFAR-10-C contains, see :func:`glass_blur`). Same draws as ``glass_blur``."""
+    img, (sigma, hs, ws, draws) = _glass_offsets(x, severity, rng)
+    h, w, ch = img.shape
+    for d in draws:
+        perm = np.arange(h * w)
         for a, hh in enumerate(hs):
             for b, ww in enumerate(ws):
-                dx, dy = int(d[a, b, 0]), int(d[a, b, 1])
-                p, q = hh * w + ww, (hh + dy) * w + (ww + dx)
+                p, q = hh * w + ww, (hh + int(d[a, b, 1])) * w + (ww + int(d[a, b, 0]))
                 perm[p], perm[q] = perm[q], perm[p]
-    img = img.reshape(h * w, ch)[perm].reshape(h, w, ch)
+        img = img.reshape(h * w, ch)[perm].reshape(h, w, ch)
     return np.clip(_gaussian(img, sigma), 0, 1)
+
+
+CORRUPTIONS["glass_blur_swap"] = glass_blur_swap
 
 
 @_register
@@ -333,11 +378,68 @@ def synthetic_frost(h: int, w: int, channels: int, rng: np.random.Generator) -> 
     return np.clip(layer[..., None] * tint, 0, 1)
 
 
-@_register
-def frost(x: np.ndarray, severity: int, rng: np.random.Generator) -> np.ndarray:
+FROST_FILES = ("frost1.png", "frost2.png", "frost3.png", "frost4.png", "frost5.png")
+
+
+@functools.lru_cache(maxsize=1)
+def frost_layers() -> tuple[np.ndarray, ...] | None:
+    """The five reference frost photographs as the CIFAR-10-C script crops them (RGB uint8, shrunk
+    to 1/5 as ``cv2.resize(fx=0.2)`` does; see ``src/robnas/attacks/frost/NOTICE``), or ``None``
+    when they are not installed."""
+    from importlib import resources
+
+    try:
+        from PIL import Image
+
+        folder = resources.files("robnas.attacks") / "frost"
+        out = []
+        for name in FROST_FILES:
+            with (folder / name).open("rb") as f:
+                out.append(np.asarray(Image.open(f).convert("RGB")).copy())
+        return tuple(out)
+    except (ImportError, OSError):
+        return None
+
+
+def frost_synthetic(x: np.ndarray, severity: int, rng: np.random.Generator) -> np.ndarray:
+    """Frost with the synthetic layer (:func:`synthetic_frost`) instead of the photographs."""
     c = [(1, 0.2), (1, 0.3), (0.9, 0.4), (0.85, 0.4), (0.75, 0.45)][severity - 1]
     layer = synthetic_frost(x.shape[0], x.shape[1], x.shape[2], rng)
     return np.clip(c[0] * x + c[1] * layer, 0, 1)
+
+
+CORRUPTIONS["frost_synthetic"] = frost_synthetic
+
+
+@_register
+def frost(x: np.ndarray, severity: int, rng: np.random.Generator) -> np.ndarray:
+    """CIFAR-10-C's frost: ``c[0] x + c[1] crop`` of a reference frost photograph.
+
+    As the reference, the photograph is drawn with ``randint(5)`` (so ``frost6.jpg``, which ships
+    with the reference, is never used) and the crop's corner with ``randint(0, H - h)`` and
+    ``randint(0, W - w)``, in this order. Greyscale images blend the crop's grey value (BT.601).
+    Fallback, with a warning: the synthetic layer (:func:`frost_synthetic`) when the
+    photographs are not installed or the image is larger than the smallest shrunken
+    photograph (63 x 112; the reference is defined for 32 x 32 only).
+    """
+    layers = frost_layers()
+    h, w, ch = x.shape
+    if layers is None or any(h >= lay.shape[0] or w >= lay.shape[1] for lay in layers):
+        import warnings
+
+        why = "are not installed" if layers is None else f"are smaller than the {h}x{w} image"
+        warnings.warn(
+            f"frost: the reference photographs {why}; using the synthetic frost layer", stacklevel=2
+        )
+        return frost_synthetic(x, severity, rng)
+    c = [(1, 0.2), (1, 0.3), (0.9, 0.4), (0.85, 0.4), (0.75, 0.45)][severity - 1]
+    layer = layers[int(rng.integers(5))]
+    top = int(rng.integers(0, layer.shape[0] - h))
+    left = int(rng.integers(0, layer.shape[1] - w))
+    crop = layer[top : top + h, left : left + w].astype(np.float64) / 255
+    if ch == 1:
+        crop = _grey(crop)[..., None]
+    return np.clip(c[0] * x + c[1] * crop, 0, 1)
 
 
 @_register

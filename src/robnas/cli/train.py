@@ -25,7 +25,13 @@ def train(
         None, "--C", min=1, help="Override the preset's channels of the first stage."
     ),
     cells: int = typer.Option(None, "--N", min=1, help="Override the preset's cells per stage."),
-    val_fraction: float = typer.Option(0.1, help="Fraction of the training split held out for validation."),
+    val_fraction: float = typer.Option(
+        None,
+        min=0.0,
+        max=0.99,
+        help="Fraction of the training split held out for validation (default: the preset's; "
+        "0 for nasrobbench201 and nasbench201, whose benchmarks train on the whole split; else 0.1).",
+    ),
     seed: int = typer.Option(0, help="Seed of the weights, data order, augmentation and attacks."),
     device: str = device_option(),
     root: str = typer.Option(None, help="Data root (default: $ROBNAS_DATA or the per-user directory)."),
@@ -44,7 +50,7 @@ def train(
     from robnas.data import load_dataset, train_val_split
     from robnas.models import build_network
     from robnas.spaces import Arch
-    from robnas.training import get_preset
+    from robnas.training import default_val_fraction, get_preset
     from robnas.training import train as run
 
     device = check_device(device)
@@ -52,7 +58,9 @@ def train(
     a = Arch.parse(int(arch) if arch.strip().isdigit() else arch)
     p = get_preset(preset).replace(epochs=epochs, objective=objective, beta=beta, C=channels, N=cells)
     ds = load_dataset(dataset, split="train", root=root)
-    tr, va = train_val_split(ds, val_fraction=val_fraction, seed=seed)
+    if val_fraction is None:
+        val_fraction = default_val_fraction(preset)
+    tr, va = (ds, None) if val_fraction == 0 else train_val_split(ds, val_fraction=val_fraction, seed=seed)
     out_dir = out or Path("runs") / f"{dataset}-{a.index}-{p.name}-s{seed}"
     torch.manual_seed(seed)
     info = ds.info

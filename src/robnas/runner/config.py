@@ -12,6 +12,7 @@ validated with a message that names the field and says what to write instead. Ex
     training: cpu-tiny            # a preset name, or {preset: cpu-tiny, epochs: 3, examples: 2000, ...}
     seeds: [0, 1]                 # or a count: 2  (= seeds 0 and 1)
     attacks: {fgsm: [8], pgd: [2, 8]}        # epsilons in units of 1/255
+    # or with settings, spelled in the metric names (see AttackPlan): pgd: {eps: [3, 8], steps: 20}
     corruptions: {fog: [3], gaussian_noise: [1, 3]}   # severities 1..5
     measures: []                  # robustness measures at initialisation
     eval: {examples: 500, batch_size: 250}
@@ -101,7 +102,7 @@ class BuildConfig:
     model: dict[str, int] = field(default_factory=dict)
     training: dict[str, Any] = field(default_factory=lambda: {"preset": "cpu-tiny"})
     seeds: tuple[int, ...] = (0,)
-    attacks: dict[str, tuple[float, ...]] = field(default_factory=dict)
+    attacks: dict[str, Any] = field(default_factory=dict)
     corruptions: dict[str, tuple[int, ...]] = field(default_factory=dict)
     measures: tuple[str, ...] = ()
     eval: dict[str, Any] = field(default_factory=dict)
@@ -362,15 +363,91 @@ def _epsilon(value: Any, where: str) -> float:
     return eps
 
 
-def _attacks(value: Any) -> dict[str, tuple[float, ...]]:
-    d = _mapping(value, "attacks", "e.g. attacks: {pgd: [2, 8], fgsm: [8]} (epsilons in units of 1/255)")
-    out = {}
-    for name, eps in d.items():
+ATTACK_SETTINGS: dict[str, str] = {"steps": "k", "step_size": "a", "restarts": "r", "n_queries": "q"}
+"""Attack settings a build configuration may give, and the tag each adds to the metric name."""
+
+
+@dataclass(frozen=True)
+class AttackPlan:
+    """One attack of a build: its name as configured, epsilons and settings (both in 1/255 units).
+
+    **Metric names never promise a protocol that did not run.** Without settings the metric is
+    ``<attack>@<eps>`` and means robnas's attack with its defaults (``pgd``: 10 steps of
+    ``2.5 eps / 10`` from one random start, early stopping). Every setting the configuration gives
+    is spelled in the name, in the order steps (``k``), step size (``a``, in 1/255), restarts
+    (``r``), queries (``q``): ``pgd: {eps: [8], steps: 20}`` writes ``pgd-k20@8`` (20 steps of
+    ``2.5 eps / 20``, the definition of NAS-RobBench-201's ``pgd@8`` column), ``pgd: {eps: [8],
+    steps: 7, step_size: 2}`` writes ``pgd-k7-a2@8``.
+    """
+
+    name: str
+    eps: tuple[float, ...]
+    settings: dict[str, float] = field(default_factory=dict)
+
+    def kwargs(self) -> dict[str, Any]:
+        """Keyword arguments of :func:`robnas.attacks.get_attack` (step size in pixel units)."""
+        out: dict[str, Any] = {}
+        for k, v in self.settings.items():
+            out[k] = v / 255 if k == "step_size" else int(v)
+        return out
+
+    def metric(self, attack: str, eps: float) -> str:
+        """The metric name (without dataset) of ``attack`` (the canonical name) at ``eps``."""
+        tag = "".join(
+            f"-{ATTACK_SETTINGS[k]}{_number(self.settings[k])}" for k in ATTACK_SETTINGS if k in self.settings
+        )
+        return f"{attack}{tag}@{_number(eps)}"
+
+
+def _number(v: float) -> str:
+    return str(int(v)) if float(v).is_integer() else f"{v:g}"
+
+
+def attack_plans(attacks: Mapping[str, Any]) -> list[AttackPlan]:
+    """The validated ``attacks`` field of a configuration as :class:`AttackPlan` values."""
+    plans = []
+    for name, value in attacks.items():
+        if isinstance(value, Mapping):
+            settings = {k: v for k, v in value.items() if k != "eps"}
+            plans.append(AttackPlan(name, tuple(value["eps"]), settings))
+        else:
+            plans.append(AttackPlan(name, tuple(value)))
+    return plans
+
+
+def _attacks(value: Any) -> dict[str, Any]:
+    """``{name: (eps, ...)}``, or ``{name: {"eps": (eps, ...), setting: value}}`` when settings
+    are given (the plain form keeps the protocol hashes of earlier configurations)."""
+    fix = "e.g. attacks: {pgd: [2, 8], fgsm: [8]} or {pgd: {eps: [3, 8], steps: 20}} (epsilons in 1/255)"
+    d = _mapping(value, "attacks", fix)
+    out: dict[str, Any] = {}
+    for name, spec in d.items():
         key = name.strip().lower()
-        eps_list = eps if isinstance(eps, list | tuple) else [eps]
+        settings: dict[str, float] = {}
+        if isinstance(spec, Mapping):
+            unknown = sorted(set(map(str, spec)) - {"eps", *ATTACK_SETTINGS})
+            if unknown:
+                raise _bad(
+                    f"attacks.{key}",
+                    f"unknown setting(s) {unknown}",
+                    f"settings: eps, {', '.join(ATTACK_SETTINGS)} (step_size in units of 1/255)",
+                )
+            if "eps" not in spec:
+                raise _bad(f"attacks.{key}", "no epsilons", f"e.g. {key}: {{eps: [3, 8], steps: 20}}")
+            for k in ATTACK_SETTINGS:
+                if k not in spec:
+                    continue
+                v = spec[k]
+                if k == "step_size":
+                    settings[k] = _epsilon(v, f"attacks.{key}.step_size")
+                else:
+                    settings[k] = _int(v, f"attacks.{key}.{k}", minimum=1)
+            spec = spec["eps"]
+        eps_list = spec if isinstance(spec, list | tuple) else [spec]
         if not eps_list:
             raise _bad(f"attacks.{key}", "no epsilons", "e.g. pgd: [2, 8]")
-        out[key] = tuple(sorted({_epsilon(e, f"attacks.{key}") for e in eps_list}))
+        eps = tuple(sorted({_epsilon(e, f"attacks.{key}") for e in eps_list}))
+        out[key] = {"eps": eps, **settings} if settings else eps
     return out
 
 
@@ -413,4 +490,4 @@ def load_config(source: str | os.PathLike[str] | Mapping[str, Any] | BuildConfig
     return BuildConfig.from_yaml(source)
 
 
-__all__ = ["BuildConfig", "load_config"]
+__all__ = ["ATTACK_SETTINGS", "AttackPlan", "BuildConfig", "attack_plans", "load_config"]

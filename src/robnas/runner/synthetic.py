@@ -36,8 +36,10 @@ def metric_names(spec: dict[str, Any] | Any) -> list[str]:
     """The metric names a train-attack style job reports for a configuration's protocol fields."""
     ds = spec["dataset"]
     names = [f"{ds}/clean"]
-    for atk, eps_list in spec.get("attacks", {}).items():
-        names += [f"{ds}/{atk}@{format_epsilon(e)}" for e in eps_list]
+    from robnas.runner.config import attack_plans
+
+    for plan in attack_plans(spec.get("attacks", {})):
+        names += [f"{ds}/{plan.metric(plan.name, e)}" for e in plan.eps]
     for corr, sevs in spec.get("corruptions", {}).items():
         names += [f"{ds}/{corr}#{s}" for s in sevs]
     return names

@@ -16,7 +16,8 @@ For a job (architecture, seed) under a protocol it
 4. computes the configured measures at initialisation (:mod:`robnas.measures`) on one batch.
 
 Metric names follow the benchmarks: ``digits/clean``, ``digits/pgd@8``, ``digits/autoattack@8``,
-``digits/worst@8``, ``digits/masking-huge_eps``, ``digits/fog#3``,
+``digits/worst@8``, ``digits/masking-huge_eps``, ``digits/fog#3``, ``digits/pgd-k20@8`` (an attack
+with settings from the configuration, see :class:`robnas.runner.config.AttackPlan`),
 ``digits/params``, ``digits/flops``, ``digits/train-seconds``, ``digits/train-accuracy``,
 ``digits/<measure>``.
 """
@@ -62,8 +63,18 @@ def check(config: Any) -> None:
             f"settings: preset, examples, {', '.join(sorted(known))}"
         )
     preset.replace(**training)  # validates values
-    for name in config.attacks:
-        canonical_attack_name(name)
+    from robnas.attacks import get_attack
+    from robnas.runner.config import attack_plans
+
+    for plan in attack_plans(config.attacks):
+        canonical_attack_name(plan.name)
+        try:
+            get_attack(plan.name, eps=plan.eps[0] / 255, **plan.kwargs())
+        except TypeError:
+            raise ConfigError(
+                f"build config: attacks.{plan.name}: this attack does not take the setting(s) "
+                f"{sorted(plan.settings)}"
+            ) from None
     corr = set(available_corruptions())
     for name in config.corruptions:
         if name not in corr:
@@ -193,22 +204,36 @@ def run(job: Job, device: str) -> dict[str, float]:
         out[prefix + "train-accuracy"] = float(history.final.train_acc)
 
     model.eval()
-    attacks = spec.get("attacks") or {}
-    if attacks:
+    from robnas.attacks import canonical_attack_name
+    from robnas.attacks.evaluate import eps_label
+    from robnas.runner.config import attack_plans
+
+    plans = attack_plans(spec.get("attacks") or {})
+    if plans:
         # one evaluation call for all attacks: per-image worst case per epsilon (worst@8) and the
         # gradient-masking checks (masking-<check>, 1 passed / 0 flagged) reach the store too;
         # metric names come from the epsilons as configured (1/255 units), never a float lookup
         res = evaluate_robustness(
             model,
             test_ds,
-            {name: eps for name, eps in attacks.items()},
+            {plan.name: {"eps": list(plan.eps), **plan.kwargs()} for plan in plans},
             n=n_eval,
             batch_size=batch,
             device=device,
             seed=job.seed,
             checks=bool(ev.get("checks", True)),
         )
-        out.update({prefix + k: float(v) for k, v in res.metrics().items()})
+        metrics = res.metrics()
+        # an attack run with settings from the configuration is named by them (pgd-k20@8)
+        for plan in plans:
+            if not plan.settings:
+                continue
+            canonical = canonical_attack_name(plan.name)
+            for eps in plan.eps:
+                old = f"{canonical}@{eps_label(eps / 255)}"
+                if old in metrics:
+                    metrics[plan.metric(canonical, eps)] = metrics.pop(old)
+        out.update({prefix + k: float(v) for k, v in metrics.items()})
     else:
         out[prefix + "clean"] = float(_clean_accuracy(model, test_ds, n_eval, batch, device))
     corruptions = spec.get("corruptions") or {}

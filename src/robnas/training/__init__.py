@@ -12,6 +12,7 @@ from robnas.training.loop import (
     TrainHistory,
     load_checkpoint,
     lr_factor,
+    make_scheduler,
     model_from_checkpoint,
     network_config,
     train,
@@ -28,7 +29,7 @@ from robnas.training.objectives import (
     get_objective,
     register_objective,
 )
-from robnas.training.presets import PRESETS, TrainPreset, available_presets, get_preset
+from robnas.training.presets import PRESETS, TrainPreset, available_presets, default_val_fraction, get_preset
 
 __all__ = [
     "CHECKPOINT",
@@ -46,10 +47,12 @@ __all__ = [
     "TrainPreset",
     "available_objectives",
     "available_presets",
+    "default_val_fraction",
     "get_objective",
     "get_preset",
     "load_checkpoint",
     "lr_factor",
+    "make_scheduler",
     "model_from_checkpoint",
     "network_config",
     "register_objective",
