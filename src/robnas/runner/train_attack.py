@@ -9,11 +9,14 @@ For a job (architecture, seed) under a protocol it
 3. evaluates clean accuracy, each attack at its epsilons (:func:`robnas.attacks.evaluate_robustness`)
    and each corruption at its severities on the ``test`` split (``eval: {examples: N}`` limits
    the number of test images, ``eval: {batch_size: B}``);
-4. computes the configured measures at initialisation (:mod:`robnas.measures`) on one batch.
+4. computes the configured measures (:mod:`robnas.measures`) on one batch
+   (:func:`robnas.measures.measure_batch`) at initialisation and again on the trained network
+   with its own BatchNorm statistics (``bn="as-is"``).
 
 Metric names follow the benchmarks: ``digits/clean``, ``digits/pgd@8``, ``digits/fog#3``,
 ``digits/params``, ``digits/flops``, ``digits/train-seconds``, ``digits/train-accuracy``,
-``digits/<measure>``.
+``digits/init.<measure>`` (at initialisation) and ``digits/<measure>`` (trained network); see
+:mod:`robnas.runner.measure_job`.
 """
 
 from __future__ import annotations
@@ -35,12 +38,12 @@ def _measures_api() -> Any:
     """The module offering ``compute_measures`` and ``parse_measures``, or None if not installed."""
     import importlib
 
-    for name in ("robnas.measures", "robnas.measures.registry"):
+    for name in ("robnas.measures",):
         try:
             mod = importlib.import_module(name)
         except ImportError:
             continue
-        if hasattr(mod, "compute_measures") and hasattr(mod, "parse_measures"):
+        if all(hasattr(mod, f) for f in ("compute_measures", "parse_measures", "measure_trained")):
             return mod
     return None
 
@@ -146,15 +149,12 @@ def run(job: Job, device: str) -> dict[str, float]:
         api = _measures_api()
         if api is None:
             raise JobFailure("other", "robustness measures are not available in this installation")
-        n = int(ev.get("measure_batch", 64))
-        g = torch.Generator().manual_seed(job.seed)
-        idx = torch.randperm(len(test_ds), generator=g)[:n]
-        x = torch.as_tensor(test_ds.images[idx.numpy()]).float().div(255).to(device)
-        y = torch.as_tensor(test_ds.labels[idx.numpy()]).long().to(device)
-        values = api.compute_measures(list(spec["measures"]), make, x, y, seed=job.seed)
-        # sizes come from robnas.models (count_params, count_flops): a measure of the same name
-        # (the zero-cost "params" and "flops" proxies) does not overwrite them
-        out.update({prefix + k: float(v) for k, v in values.items() if prefix + k not in out})
+        from robnas.runner.measure_job import init_metric
+
+        mx, my, _ = api.measure_batch(ds_name, int(ev.get("measure_batch", 64)), job.seed, root)
+        mx, my = mx.to(device), my.to(device)
+        values = api.compute_measures(list(spec["measures"]), make, mx, my, seed=job.seed)
+        out.update({init_metric(ds_name, k): float(v) for k, v in values.items()})
         torch.manual_seed(job.seed)
         model = make().to(device)
 
@@ -165,6 +165,12 @@ def run(job: Job, device: str) -> dict[str, float]:
         out[prefix + "train-accuracy"] = float(history.final.train_acc)
 
     model.eval()
+    if spec.get("measures"):
+        trained = api.measure_trained(list(spec["measures"]), model, mx, my, seed=job.seed)
+        # sizes come from robnas.models (count_params, count_flops): a measure of the same name
+        # (the zero-cost "params" and "flops" proxies) does not overwrite them
+        out.update({prefix + k: float(v) for k, v in trained.items() if prefix + k not in out})
+        model.eval()
     clean = None
     for name, eps_list in (spec.get("attacks") or {}).items():
         canonical = _canonical(name)
