@@ -63,7 +63,9 @@ def trained_net() -> nn.Module:
 
 
 def save_checkpoint(net: nn.Module, path) -> None:
-    torch.save({"format": FORMAT, "model": net.state_dict(), "network": network_config(net), "epoch": 1}, path)
+    torch.save(
+        {"format": FORMAT, "model": net.state_dict(), "network": network_config(net), "epoch": 1}, path
+    )
 
 
 def test_trained_checkpoint_jacobian_equals_direct_computation_with_its_own_statistics(tmp_path) -> None:
