@@ -33,7 +33,8 @@ def test_train_attack_build_on_digits(tmp_path):
     assert store.integrity_check() == []
     expected = {"digits/clean", "digits/fgsm@8", "digits/pgd@8", "digits/gaussian_noise#3", "digits/params",
                 "digits/flops", "digits/train-seconds", "digits/train-accuracy"}  # fmt: skip
-    assert set(store.metrics()) == expected | {f"digits/{m}" for m in measures}
+    # measures at initialisation (init.) and of the trained network (BatchNorm as trained)
+    assert set(store.metrics()) == expected | {f"digits/{p}{m}" for m in measures for p in ("init.", "")}
     frame = store.query()
     assert set(frame["torch_version"]) != {"none"} and set(frame["device"]) == {"cpu"}
     assert frame["config_hash"].eq(cfg.config_hash).all()
@@ -43,6 +44,8 @@ def test_train_attack_build_on_digits(tmp_path):
     wide = frame.pivot_table(index="uid", columns="metric", values="value")
     assert (wide["digits/pgd@8"] <= wide["digits/clean"] + 1e-9).all()
     assert (wide["digits/params"] > 0).all()
+    if measures:  # training changes the network: the two Jacobians differ
+        assert (wide["digits/jacobian"] != wide["digits/init.jacobian"]).all()
     # the store is a benchmark source
     src = StoreSource(store)
     vals = src.values("digits/clean")

@@ -72,6 +72,8 @@ def main() -> None:
         }
         report = build(config, workers=1, progress=False)
         print(f"{start + args.chunk}/{len(uids)} architectures: {report}", flush=True)
+        if report.interrupted:  # Ctrl-C or SIGTERM: stop here (rerun to resume)
+            break
 
 
 if __name__ == "__main__":
