@@ -169,7 +169,7 @@ _HOOKED = (nn.Conv2d, nn.Linear, nn.BatchNorm2d)
 
 def _hookable(model: nn.Module) -> bool:
     """Every parameter sits in a plain conv / linear / eval-mode BatchNorm layer we can hook."""
-    owned = set()
+    owned: set[int] = set()
     for m in model.modules():
         if isinstance(m, nn.Conv2d):
             if m.groups != 1 or m.padding_mode != "zeros" or isinstance(m.padding, str):
@@ -195,7 +195,8 @@ def _layer_grads(m: nn.Module, a: Tensor, d: Tensor) -> list[Tensor]:
         if m.kernel_size == (1, 1) and m.padding == (0, 0):  # no im2col needed for a 1x1 conv
             u = a[:, :, :: m.stride[0], :: m.stride[1]].reshape(n, a.shape[1], -1)
         else:
-            u = F.unfold(a, m.kernel_size, dilation=m.dilation, padding=m.padding, stride=m.stride)
+            pad = m.padding if isinstance(m.padding, tuple) else 0  # a string padding is refused by _hookable
+            u = F.unfold(a, m.kernel_size, dilation=m.dilation, padding=pad, stride=m.stride)
         dd = d.reshape(n, d.shape[1], -1)
         out.append(torch.einsum("nol,nkl->nok", dd, u).reshape(n, -1))
         if m.bias is not None:

@@ -160,7 +160,7 @@ class MeasureContext:
     y: Tensor
     loss: Callable[[Tensor, Tensor], Tensor]
     seed: int = 0
-    cache: dict[str, Any] = field(default_factory=dict)
+    cache: dict[Any, Any] = field(default_factory=dict)
     factory: Callable[[], nn.Module] | None = None
     bn: BNMode = "calibrated"
 
@@ -298,7 +298,7 @@ def compute_measures(
         )
     if x.numel() and (float(x.min()) < 0 or float(x.max()) > 1):
         raise ConfigError("measures take pixels in [0, 1]; the model normalises them itself")
-    cache: dict[str, Any] = {}
+    cache: dict[Any, Any] = {}
     out: dict[str, float] = {}
     prepared: dict[str, nn.Module] = {}
     for name in chosen:

@@ -23,6 +23,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 import numpy as np
+from numpy.typing import ArrayLike
 from scipy import stats
 
 
@@ -33,35 +34,35 @@ def _finite(*arrays: np.ndarray) -> np.ndarray:
     return mask
 
 
-def tau(x: Sequence[float], y: Sequence[float]) -> float:
+def tau(x: ArrayLike, y: ArrayLike) -> float:
     """Kendall's tau-b over the finite pairs (nan with fewer than 3 pairs or a constant column)."""
-    x, y = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
-    m = _finite(x, y)
-    if m.sum() < 3 or np.ptp(x[m]) == 0 or np.ptp(y[m]) == 0:
+    a, b = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
+    m = _finite(a, b)
+    if m.sum() < 3 or np.ptp(a[m]) == 0 or np.ptp(b[m]) == 0:
         return float("nan")
-    return float(stats.kendalltau(x[m], y[m]).statistic)
+    return float(stats.kendalltau(a[m], b[m]).statistic)
 
 
-def partial_tau(x: Sequence[float], y: Sequence[float], z: Sequence[float]) -> float:
+def partial_tau(x: ArrayLike, y: ArrayLike, z: ArrayLike) -> float:
     """Kendall's partial tau of ``x`` and ``y`` given ``z``."""
-    x, y, z = (np.asarray(a, dtype=np.float64) for a in (x, y, z))
-    m = _finite(x, y, z)
-    x, y, z = x[m], y[m], z[m]
-    txy, txz, tyz = tau(x, y), tau(x, z), tau(y, z)
+    a, b, c = (np.asarray(v, dtype=np.float64) for v in (x, y, z))
+    m = _finite(a, b, c)
+    a, b, c = a[m], b[m], c[m]
+    txy, txz, tyz = tau(a, b), tau(a, c), tau(b, c)
     den = np.sqrt((1 - txz**2) * (1 - tyz**2))
     return float((txy - txz * tyz) / den) if den > 0 else float("nan")
 
 
-def within_group_tau(x: Sequence[float], y: Sequence[float], groups: Sequence[float]) -> tuple[float, int]:
+def within_group_tau(x: ArrayLike, y: ArrayLike, groups: ArrayLike) -> tuple[float, int]:
     """``(pair-weighted mean tau within groups of equal value of groups, architectures used)``."""
-    x, y, g = (np.asarray(a, dtype=np.float64) for a in (x, y, groups))
-    m = _finite(x, y, g)
-    x, y, g = x[m], y[m], g[m]
+    a, b, g = (np.asarray(v, dtype=np.float64) for v in (x, y, groups))
+    m = _finite(a, b, g)
+    a, b, g = a[m], b[m], g[m]
     total, weight, used = 0.0, 0, 0
     for value in np.unique(g):
         sel = g == value
         n = int(sel.sum())
-        t = tau(x[sel], y[sel]) if n >= 3 else float("nan")
+        t = tau(a[sel], b[sel]) if n >= 3 else float("nan")
         if np.isfinite(t):
             w = n * (n - 1) // 2
             total += w * t
@@ -74,7 +75,7 @@ def _ranks(a: np.ndarray) -> np.ndarray:
     return stats.rankdata(a) / len(a)
 
 
-def cv_tau(features: Sequence[Sequence[float]], y: Sequence[float], folds: int = 5, seed: int = 0) -> float:
+def cv_tau(features: Sequence[ArrayLike], y: ArrayLike, folds: int = 5, seed: int = 0) -> float:
     """Tau of out-of-fold least-squares predictions of ``y`` from the ranks of ``features``."""
     cols = [np.asarray(f, dtype=np.float64) for f in features]
     yy = np.asarray(y, dtype=np.float64)
@@ -96,7 +97,7 @@ def cv_tau(features: Sequence[Sequence[float]], y: Sequence[float], folds: int =
 
 def bootstrap_ci(
     statistic: Callable[..., float],
-    arrays: Sequence[Sequence[float]],
+    arrays: Sequence[ArrayLike],
     n_boot: int = 1000,
     seed: int = 0,
     level: float = 0.95,
@@ -118,18 +119,18 @@ def bootstrap_ci(
 
 
 def paired_difference_ci(
-    a: Sequence[float],
-    b: Sequence[float],
-    y: Sequence[float],
+    a: ArrayLike,
+    b: ArrayLike,
+    y: ArrayLike,
     n_boot: int = 1000,
     seed: int = 0,
     level: float = 0.95,
 ) -> tuple[float, float, float]:
     """``(tau(a, y) - tau(b, y), lo, hi)``: the difference and its paired bootstrap interval
     (both taus on the same resampled architectures)."""
-    a, b, y = (np.asarray(v, dtype=np.float64) for v in (a, b, y))
-    m = _finite(a, b, y)
-    a, b, y = a[m], b[m], y[m]
-    diff = tau(a, y) - tau(b, y)
-    lo, hi = bootstrap_ci(lambda p, q, t: tau(p, t) - tau(q, t), [a, b, y], n_boot, seed, level)
+    p, q, t = (np.asarray(v, dtype=np.float64) for v in (a, b, y))
+    m = _finite(p, q, t)
+    p, q, t = p[m], q[m], t[m]
+    diff = tau(p, t) - tau(q, t)
+    lo, hi = bootstrap_ci(lambda u, v, w: tau(u, w) - tau(v, w), [p, q, t], n_boot, seed, level)
     return float(diff), lo, hi
