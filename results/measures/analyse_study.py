@@ -178,7 +178,7 @@ def main() -> None:
             print(
                 f"| {r['measure']} | {r['n']} | {fmt_ci(r['tau'], r['tau_lo'], r['tau_hi'])} "
                 f"| {fmt_ci(r['partial_tau'], r['partial_lo'], r['partial_hi'])} "
-                f"| {r['within_params_tau']:+.2f} ({r['within_n']}) "
+                f"| {r['within_params_tau']:+.2f} ({int(r['within_n'])}) "
                 f"| {r['cv_tau_params']:.2f} -> {r['cv_tau_params_measure']:.2f} |"
             )
         print()
