@@ -246,4 +246,3 @@ def correlate(
         ci = f"[{r.tau_lo:+.2f}, {r.tau_hi:+.2f}]" if math.isfinite(r.tau_lo) else ""
         table.add_row(r.measure, r.target, str(r.n), f"{r.kendall_tau:+.3f}", ci, f"{r.spearman_rho:+.3f}")
     Console(width=max(100, Console().width)).print(table)
-

@@ -5,7 +5,9 @@ where both values are finite.
 
 * :func:`partial_tau`: Kendall's partial tau of ``x`` and ``y`` given ``z`` (Kendall 1942):
   ``(t_xy - t_xz t_yz) / sqrt((1 - t_xz^2)(1 - t_yz^2))``; with ``z`` the parameter count it asks
-  whether a measure ranks robustness beyond size.
+  whether a measure ranks robustness beyond size. It is descriptive: two variables that depend
+  on size only through independent noise keep a partial tau well above zero (about a third of
+  their raw tau in ``tests/test_measures_stats.py``), hence the two checks below.
 * :func:`within_group_tau`: tau computed inside each group of equal ``z`` (architectures with
   the same parameter count), averaged with weights ``n_g (n_g - 1) / 2`` (the pairs compared);
   groups of one architecture carry no pair.
