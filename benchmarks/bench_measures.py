@@ -1,10 +1,11 @@
 """Speed of robnas.measures, each speed-up against the implementation it replaces (same process,
 same network and batch, same thread count), with the agreement of the two.
 
-1. NTK kernels: the one-pass kernel (:func:`robnas.measures.ntk.gram_matrix`: per-layer,
-   per-sample gradients from one forward and one backward pass, summed into the kernel) against
-   ``vmap(grad)`` per-sample gradients then ``G G^T`` (the previous implementation) and against
-   TE-NAS's loop (one backward per sample); max relative difference of the kernels.
+1. NTK kernels of the sum of the logits: ``gram_matrix(method="layers")`` (per-layer, per-sample
+   gradients from one forward and one backward pass, summed into the kernel) against
+   ``method="vmap"`` (``vmap(grad)`` per-sample gradients, then ``G G^T``: the default for the sum,
+   chosen from this comparison) and, with ``--tenas``, TE-NAS's loop (one backward per sample);
+   max relative difference of the kernels.
 2. Hessian: the exact Gauss-Newton form from the input Jacobian (exact for piecewise-linear
    networks) against power iteration with Hessian-vector products (the previous default,
    ``max_iter=20, tol=1e-3``); Kendall tau across architectures and max relative difference.
@@ -92,11 +93,11 @@ def main() -> None:
         return build_network(idx, C=args.C, N=args.N, **info.model_kwargs())
 
     if 1 not in args.skip:
-        print("\n1. NTK kernel: one pass (per-layer per-sample gradients) vs vmap(grad) vs TE-NAS loop")
+        print("\n1. NTK kernel: per-layer one pass (method=layers) vs vmap(grad) vs TE-NAS loop")
         r_v, r_t = [], []
         for idx in archs:
             net = calibrate_bn(net_of(idx), x)
-            t_g, k = _time(lambda net=net: gram_matrix(net, x), args.repeats)
+            t_g, k = _time(lambda net=net: gram_matrix(net, x, method="layers"), args.repeats)
             t_v, kv = _time(
                 lambda net=net: (lambda g: (g @ g.T).double())(per_sample_grads(net, x)), args.repeats
             )

@@ -120,7 +120,7 @@ def test_checkpoints_load_only_plain_data(tmp_path) -> None:
 
 
 @pytest.mark.parametrize("arch", [ARCH, NONE])
-def test_one_pass_kernel_equals_per_sample_gradients(arch: str) -> None:
+def test_per_layer_kernels_equal_per_sample_gradients(arch: str) -> None:
     x, _ = batch()
     net = calibrate_bn(tiny(arch).double(), x.double())
     x = x.double()
@@ -128,7 +128,9 @@ def test_one_pass_kernel_equals_per_sample_gradients(arch: str) -> None:
     want = g @ g.T
     tol = 1e-10 * float(want.abs().max())
     torch.testing.assert_close(gram_matrix(net, x, "sum"), want, atol=tol, rtol=1e-9)
-    torch.testing.assert_close(gram_matrix(net, x, "sum", chunk=4), want, atol=tol, rtol=1e-9)
+    for chunk in (64, 4):
+        got = gram_matrix(net, x, "sum", chunk=chunk, method="layers")
+        torch.testing.assert_close(got, want, atol=tol, rtol=1e-9)
     full = gram_matrix(net, x, "full")  # rows (sample, logit)
     n, c = x.shape[0], 5
     blocks = full.reshape(n, c, n, c)
@@ -137,6 +139,8 @@ def test_one_pass_kernel_equals_per_sample_gradients(arch: str) -> None:
     torch.testing.assert_close(trace, blocks.diagonal(dim1=1, dim2=3).sum(-1), atol=tol, rtol=1e-9)
     with pytest.raises(ConfigError, match="reduction"):
         gram_matrix(net, x, "mean")
+    with pytest.raises(ConfigError, match="method='layers'"):
+        gram_matrix(net, x, "trace", method="vmap")
 
 
 def test_ntk_defaults_are_wu_et_al_protocol() -> None:

@@ -43,12 +43,12 @@ with), not TE-NAS's:
   ``cond = lmax / lmin`` (a non-positive ``lmin`` gives ``cond = inf``, reported as ``nan``); the
   mean over initialisations of each.
 
-Kernels are computed from per-sample, per-layer gradients obtained in one forward and one backward
-pass of the batch (:func:`gram_matrix`: the gradient of a convolution for sample ``i`` is its
-output gradient times its unfolded input, as in BackPACK or Opacus), summed layer by layer into
-the kernel without storing all gradients. :func:`per_sample_grads` (``vmap(grad(functional_call))``)
-and :func:`per_sample_grads_loop` (one backward per sample, as TE-NAS) are the references the tests
-and ``benchmarks/bench_measures.py`` compare it with.
+Kernels (:func:`gram_matrix`) come from per-sample gradients: batched with
+``vmap(grad(functional_call))`` (:func:`per_sample_grads`) for the sum of the logits, or, for the
+per-logit and full kernels, per layer from one forward and one backward pass per logit (the
+gradient of a convolution for sample ``i`` is its output gradient times its unfolded input, as in
+BackPACK or Opacus), summed layer by layer into the kernel. :func:`per_sample_grads_loop` (one
+backward per sample) is the reference of the tests; ``benchmarks/bench_measures.py`` times them.
 """
 
 from __future__ import annotations
@@ -256,23 +256,38 @@ def _grad_blocks(model: nn.Module, x: Tensor, weights: list[Tensor]) -> Any:
         yield blocks
 
 
-def gram_matrix(model: nn.Module, x: Tensor, reduction: str = "sum", chunk: int = 64) -> Tensor:
+def gram_matrix(
+    model: nn.Module, x: Tensor, reduction: str = "sum", chunk: int = 64, method: str = "auto"
+) -> Tensor:
     """The empirical NTK of ``model`` on the batch ``x`` (float64), under ``reduction``.
 
     ``"sum"`` and ``"trace"``: ``[n, n]``; ``"full"``: ``[n*C, n*C]`` with rows ordered
-    ``(sample, logit)``. The model must be in eval mode (BatchNorm frozen). Plain networks (conv,
-    linear and BatchNorm layers, each used once) take the one-pass path; other networks fall
-    back to :func:`per_sample_grads` (``"sum"`` only). ``chunk`` bounds the samples per pass.
+    ``(sample, logit)``. The model must be in eval mode (BatchNorm frozen).
+
+    ``method``: ``"vmap"`` (:func:`per_sample_grads`, ``"sum"`` only), ``"layers"`` (per-layer
+    per-sample gradients from one forward and one backward pass per logit weighting; plain networks
+    of conv, linear and BatchNorm layers, each used once) or ``"auto"``: vmap for ``"sum"``, which
+    ``benchmarks/bench_measures.py`` measured faster on CPU (the per-layer path materialises an
+    im2col copy of every 3x3 convolution's input), layers for ``"trace"`` and ``"full"``, which
+    vmap would need ``C`` times the memory for. ``chunk`` bounds the samples per pass.
     """
     if reduction not in REDUCTIONS:
         raise ConfigError(f"unknown NTK reduction {reduction!r}; choose {', '.join(REDUCTIONS)}")
+    if method not in ("auto", "vmap", "layers"):
+        raise ConfigError(f"unknown NTK method {method!r}; choose auto, vmap or layers")
     if model.training:
         raise ConfigError("the NTK needs the model in eval mode (BatchNorm frozen)")
-    if not _hookable(model):
+    if method == "auto":
+        method = "vmap" if reduction == "sum" else "layers"
+    if method == "layers" and not _hookable(model):
         if reduction != "sum":
             raise ConfigError(f"reduction {reduction!r} needs a network of conv, linear and BatchNorm layers")
-        g = per_sample_grads(model, x, min(chunk, 32)).double()
-        return g @ g.T
+        method = "vmap"
+    if method == "vmap":
+        if reduction != "sum":
+            raise ConfigError(f"reduction {reduction!r} needs method='layers'")
+        g = per_sample_grads(model, x, min(chunk, 32))
+        return (g @ g.T).double()
     with torch.no_grad():
         n_out = model(x[:1]).shape[1]
     eye = torch.eye(n_out, device=x.device)
