@@ -211,9 +211,9 @@ def test_natsbench_row_i_is_index_i(nats, shared_data: Path) -> None:
     for i in (0, 1, 9000, 15624):
         row = rows[1 + i]
         assert row[3] == Arch.from_index(i).string
-        got = nats.query(i, ["cifar10/clean", "imagenet16-120/clean"])
-        assert got["cifar10/clean"] == pytest.approx(float(row[0]) / 100, abs=1e-6)
-        assert got["imagenet16-120/clean"] == pytest.approx(float(row[2]) / 100, abs=1e-6)
+        got = nats.query(i, ["cifar10/test-acc-200", "imagenet16-120/test-acc-200"])
+        assert got["cifar10/test-acc-200"] == pytest.approx(float(row[0]) / 100, abs=1e-6)
+        assert got["imagenet16-120/test-acc-200"] == pytest.approx(float(row[2]) / 100, abs=1e-6)
     assert nats.info.regime == "standard" and not nats.info.shares_isomorphs
 
 

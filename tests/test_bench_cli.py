@@ -63,7 +63,15 @@ def test_query_json(run, shared_data: Path) -> None:
 
 def test_top_and_export(run, shared_data: Path, tmp_path: Path) -> None:
     code, out, _ = run(
-        "top", "natsbench", "--metric", "cifar10/clean", "-k", "3", "--json", "--root", str(shared_data)
+        "top",
+        "natsbench",
+        "--metric",
+        "cifar10/test-acc-200",
+        "-k",
+        "3",
+        "--json",
+        "--root",
+        str(shared_data),
     )
     assert code == 0 and len(json.loads(out)) == 3
     out_file = tmp_path / "rb.csv"
@@ -113,7 +121,7 @@ def test_correlate_and_plot(run, shared_data: Path, tmp_path: Path) -> None:
     code, _, _ = run(
         "plot",
         "jung2023:cifar10/clean",
-        "natsbench:cifar10/clean",
+        "natsbench:cifar10/test-acc-200",
         "--out",
         str(tmp_path / "s.png"),
         "--root",

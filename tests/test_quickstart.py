@@ -69,3 +69,21 @@ def test_quickstart_bad_input(tmp_path, cli) -> None:
     assert len(err) == 1 and "nosuchdata" in err[0]
     code, _, err = cli("quickstart", "--measures", "bogus", "--out", str(tmp_path))
     assert code == 2 and "bogus" in err
+
+
+def test_quickstart_second_protocol_refused_and_follow_up_works(quick, cli) -> None:
+    """Issue 14: another protocol in the same folder never yields a mixed table; the printed
+    follow-up command runs."""
+    out, args = quick
+    code, text, _ = cli(*args)  # resumes (or builds, when run alone)
+    assert code == 0
+    follow = re.search(r"query it with\s+`robnas (bench top store .*?)`", text, re.S)
+    assert follow, text
+    code, top, err = cli(*follow.group(1).split())
+    assert code == 0, err
+    assert "standard training" in top
+    other = [a if a != "1" or args[i - 1] != "--epochs" else "2" for i, a in enumerate(args)]
+    before = (out / "quickstart.sqlite").stat().st_size
+    code, text, err = cli(*other)
+    assert code == 2 and "another protocol" in err and "--out" in err
+    assert (out / "quickstart.sqlite").stat().st_size == before

@@ -45,6 +45,8 @@ class BuildSummary:
     measure_columns: list[str]
     seeds: int
     correlations: pd.DataFrame = field(default_factory=pd.DataFrame)  # measure x target: tau, rho
+    protocol: str = ""  # the one protocol hash whose results the table holds
+    regime: str = ""  # its training regime (standard, adversarial, mixed, ...)
 
     @property
     def ranking(self) -> pd.DataFrame:
@@ -64,12 +66,45 @@ def _short(metric: str) -> str:
     return metric.split("/", 1)[1] if "/" in metric else metric
 
 
-def summarise_store(db: str | os.PathLike[str], dataset: str | None = None) -> BuildSummary:
-    """Read a results store and derive the per-architecture summary (means over seeds)."""
+def summarise_protocols(db: str | os.PathLike[str], dataset: str | None = None) -> dict[str, BuildSummary]:
+    """One summary per protocol in the store (results of different protocols are never averaged)."""
     from robnas.store import ResultStore
 
+    with ResultStore(db, readonly=True) as store:
+        protocols = store.protocols()
+    if not protocols:
+        raise ValueError(f"the results store {db} holds no results yet; run `robnas build` first")
+    return {p: summarise_store(db, dataset, protocol=p) for p in protocols}
+
+
+def summarise_store(
+    db: str | os.PathLike[str], dataset: str | None = None, protocol: str | None = None
+) -> BuildSummary:
+    """Read a results store and derive the per-architecture summary (means over seeds).
+
+    The summary is of one protocol: ``protocol`` (a hash, a unique prefix, or ``"latest"``), or
+    the only one in the store; a store with several protocols and none chosen is refused with
+    their list, because averaging results of different protocols gives numbers of no protocol.
+    """
+    from robnas.errors import ConfigError
+    from robnas.store import ResultStore
+    from robnas.store.source import StoreSource, is_timing
+
     store = ResultStore(db, readonly=True)
-    df = store.query()
+    src = StoreSource(store, protocol)
+    infos = {p["protocol"]: p for p in src.protocols()}
+    if src.protocol is None and len(infos) > 1:
+        listing = "; ".join(
+            f"{h} ({p['regime']}, preset {p.get('preset')}, {p.get('epochs')} epochs, {p['results']} results)"
+            for h, p in infos.items()
+        )
+        raise ConfigError(
+            f"the results store {db} holds {len(infos)} protocols, which are never averaged: {listing}; "
+            "choose one (protocol=HASH or 'latest'; CLI: --protocol)"
+        )
+    chosen = src.protocol or next(iter(infos), "")
+    df = store.query(protocol=chosen or None)
+    df = df[~df["metric"].map(is_timing)]
     if df.empty:
         raise ValueError(f"the results store {db} holds no results yet; run `robnas build` first")
     datasets = sorted(df["dataset"].unique())
@@ -107,6 +142,8 @@ def summarise_store(db: str | os.PathLike[str], dataset: str | None = None) -> B
         corruption_columns=corruptions,
         measure_columns=measures,
         seeds=seeds,
+        protocol=chosen,
+        regime=infos[chosen]["regime"] if chosen in infos else "unknown",
     )
     summary.correlations = measure_correlations(summary)
     return summary
@@ -251,11 +288,15 @@ def write_report(
     title: str = "robnas benchmark report",
     summary: BuildSummary | None = None,
     notes: str = "",
+    protocol: str | None = None,
 ) -> Path:
-    """Write a self-contained HTML report of the store ``db`` to ``out`` (a file path)."""
+    """Write a self-contained HTML report of the store ``db`` to ``out`` (a file path).
+
+    The report is of one protocol (``protocol``, or the summary's, or the store's only one).
+    """
     from robnas import __version__
 
-    s = summary or summarise_store(db)
+    s = summary or summarise_store(db, protocol=protocol)
     plots = _plots(s)
     t = s.ranking
     best = s.most_robust
@@ -270,6 +311,7 @@ def write_report(
     parts = [
         f"<h1>{html.escape(title)}</h1>",
         f'<p class="note">store <code>{html.escape(str(db))}</code> &middot; dataset <b>{s.dataset}</b>'
+        f" &middot; protocol <code>{s.protocol}</code> ({html.escape(s.regime)} training)"
         f" &middot; {len(t)} architectures &middot; {s.seeds} seed(s) per architecture"
         f" &middot; robnas {__version__}</p>",
         notes,

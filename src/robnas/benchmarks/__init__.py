@@ -49,12 +49,15 @@ __all__ = [
 
 
 def frame(
-    specs: Iterable[str], root: str | os.PathLike[str] | None = None, unique: bool = True
+    specs: Iterable[str],
+    root: str | os.PathLike[str] | None = None,
+    unique: bool = True,
+    protocol: str | None = None,
 ) -> pd.DataFrame:
     """Columns from several sources, named ``SOURCE:METRIC`` (e.g. ``"jung2023:cifar10/pgd@8"``).
 
     The source stays in the column name so that standard-trained and adversarially trained
-    results are never confused.
+    results are never confused. ``protocol`` (a hash or ``"latest"``) applies to the results store.
     """
     import pandas as pd
 
@@ -63,7 +66,9 @@ def frame(
     index = None
     for spec in specs:
         name, metric = split_spec(spec)
-        src = sources.setdefault(name, get_source(name, root))
+        if name not in sources:
+            sources[name] = get_source(name, root, protocol=protocol if name == "store" else None)
+        src = sources[name]
         part = src.frame([metric], unique=unique)
         index = part.index if index is None else index
         columns[f"{name}:{metric}"] = part.iloc[:, 0].reindex(index)

@@ -12,8 +12,14 @@ helper, https://github.com/steffen-jung/robustness-dataset; this is an independe
   (``clean``), a list over ``epsilons[key]`` (attacks) or over severities 1..5 (corruptions);
 * ``<dataset>/<key>_confidence.json`` (optional, same shapes, quantity ``confidence``);
 * ``<dataset>/<key>_cm.json`` (optional): confusion matrices, see :meth:`Jung2023.confusion_matrix`;
-* ``summary_eps1_acc.js`` (optional): the project page's summary, the only source of the
-  ImageNet16-120 values here (clean and the four attacks at epsilon 1/255, rounded to 3 decimals).
+* ``summary_eps1_acc.js`` (optional): the project page's summary (clean and the four attacks at
+  epsilon 1/255, rounded to 3 decimals); it fills only metrics that no release file provides.
+
+Any subset of the release is read: only ``meta.json`` is required; every ``<dataset>/<key>_*.json``
+present (CIFAR-10, CIFAR-100, ImageNet16-120, in any combination) adds its metrics. A metric whose
+file is absent is reported when it is asked for, naming the file to download
+(:meth:`Jung2023.missing_for`). The derived means need their whole family: ``corruption-mean``
+all 15 corruption files of the dataset, ``adversarial-mean`` all four attack files.
 
 Column mapping: ``clean -> DATASET/clean``, ``fgsm@Linf -> fgsm@EPS``, ``pgd@Linf -> pgd@EPS``,
 ``aa_apgd-ce@Linf -> apgd-ce@EPS``, ``aa_square@Linf -> square@EPS``, corruption ``fog`` at
@@ -40,9 +46,11 @@ from robnas.benchmarks.base import (
     corrupt_file_error,
     read_js_object,
     read_json,
+    strict_numbers,
 )
-from robnas.benchmarks.metrics import CORRUPTIONS, SEVERITIES, Metric, parse_metric
+from robnas.benchmarks.metrics import CORRUPTIONS, SEVERITIES, Metric, UnknownMetricError, parse_metric
 from robnas.benchmarks.registry import register
+from robnas.errors import ConfigError, DataError
 from robnas.spaces.nb201 import NUM_ARCHS, Arch, uid_table
 
 ATTACK_KEYS: dict[str, str] = {
@@ -60,7 +68,6 @@ FILE_DATASETS: dict[str, str] = {
 }
 """Folder / JSON name of each dataset -> robnas dataset name."""
 
-REQUIRED_DATASETS = ("cifar10", "cifar100")
 SUMMARY_COLUMNS: dict[str, str] = {
     "clean": "clean",
     "aa_apgd-ce": "apgd-ce@1",
@@ -86,7 +93,10 @@ INFO = SourceInfo(
     ),
     folder="robustness-dataset",
     shares_isomorphs=True,
-    notes="ImageNet16-120 values come from the project page's summary (epsilon 1/255 only, 3 decimals).",
+    notes=(
+        "reads any subset of the release (only meta.json is required); without the ImageNet16-120 "
+        "files its values come from the project page's summary (epsilon 1/255 only, 3 decimals)"
+    ),
 )
 
 
@@ -99,22 +109,57 @@ class Jung2023(BenchmarkSource):
     """The robustness dataset of Jung, Lukasik and Keuper (ICLR 2023): standard-trained networks."""
 
     info = INFO
-    version = 2
+    version = 3
 
     # ------------------------------------------------------------------ files
     def _file(self, dataset: str, key: str, quantity: str = "accuracy") -> Path:
         return self.folder / dataset / f"{key}_{quantity}.json"
 
     def required_files(self) -> list[Path]:
-        files = [self.folder / "meta.json"]
-        files += [self._file(ds, key) for ds in REQUIRED_DATASETS for key in _keys()]
-        return files
+        return [self.folder / "meta.json"]
 
     def optional_files(self) -> list[Path]:
         files = [self.folder / "summary_eps1_acc.js"]
-        files += [self._file("ImageNet16-120", key) for key in ["clean", *ATTACK_KEYS]]
-        files += [self._file(ds, key, "confidence") for ds in FILE_DATASETS for key in _keys()]
+        files += [
+            self._file(ds, key, q)
+            for q in ("accuracy", "confidence")
+            for ds in FILE_DATASETS
+            for key in _keys()
+        ]
         return files
+
+    def missing_for(self, metric: Metric | str) -> Path | None:
+        """The release file that would provide ``metric`` when it is absent here (else ``None``)."""
+        m = parse_metric(metric)
+        ds_file = {v: k for k, v in FILE_DATASETS.items()}.get(m.dataset)
+        if ds_file is None or m.quantity not in ("accuracy", "confidence"):
+            return None
+        try:
+            key = _release_key(m)
+        except ValueError:
+            if m.name == "corruption-mean":
+                key = next((k for k in CORRUPTIONS if not self._file(ds_file, k).is_file()), "")
+            elif m.name == "adversarial-mean":
+                key = next((k for k in ATTACK_KEYS if not self._file(ds_file, k).is_file()), "")
+            else:
+                return None
+            if not key:
+                return None
+        path = self._file(ds_file, key, m.quantity)
+        return None if path.is_file() else path
+
+    def _row(self, metric: Metric | str, seed: str = "mean") -> int:
+        try:
+            return super()._row(metric, seed)
+        except UnknownMetricError:
+            path = self.missing_for(metric)
+            if path is None:
+                raise
+            name = path.relative_to(self.folder)
+            raise DataError(
+                f"{self.name}: {parse_metric(metric)} is in the release file {name}, which is not in "
+                f"{self.folder}; download it from {self.info.url}"
+            ) from None
 
     # ------------------------------------------------------------------ conversion
     def _read_meta(self) -> tuple[np.ndarray, dict[str, list[float]]]:
@@ -151,10 +196,7 @@ class Jung2023(BenchmarkSource):
             rows = [table[str(u)] for u in reps]
         except KeyError as exc:
             raise corrupt_file_error(path, self.info, f"no value for architecture uid {exc}") from None
-        try:
-            arr = np.array(rows, dtype=np.float64)
-        except (ValueError, TypeError):
-            raise corrupt_file_error(path, self.info, "values are not numbers of one shape") from None
+        arr = strict_numbers(rows, path, self.info, f"{key} {quantity}")
         expected = (len(reps),) if width is None else (len(reps), width)
         if arr.shape != expected:
             raise corrupt_file_error(path, self.info, f"values have shape {arr.shape}, expected {expected}")
@@ -179,7 +221,7 @@ class Jung2023(BenchmarkSource):
             for quantity in ("accuracy", "confidence"):
                 for key in _keys():
                     path = self._file(ds_file, key, quantity)
-                    if not path.is_file() and (quantity != "accuracy" or ds_file not in REQUIRED_DATASETS):
+                    if not path.is_file():
                         continue
                     width = (
                         None if key == "clean" else len(eps[key]) if key in ATTACK_KEYS else len(SEVERITIES)
@@ -203,13 +245,14 @@ class Jung2023(BenchmarkSource):
                     # Jung et al.'s corruption mean: all 15 corruptions x 5 severities, from the
                     # per-representative float64 values (not the rounded float32 rows).
                     add(Metric(ds, "corruption", "corruption-mean"), np.mean(corr_blocks[ds], axis=(0, 2)))
-                if quantity == "accuracy" and ds in adv_blocks:
+                if quantity == "accuracy" and len(adv_blocks.get(ds, [])) == len(ATTACK_KEYS):
                     # mean adversarial accuracy: FGSM, PGD, APGD-CE, Square at every epsilon <= 8/255
                     add(
                         Metric(ds, "other", "adversarial-mean"), np.mean(np.concatenate(adv_blocks[ds], 1), 1)
                     )
         self._add_summary(metrics, rows, uids)
-        return metrics, np.stack(rows), uids
+        matrix = np.stack(rows) if rows else np.zeros((0, NUM_ARCHS), dtype=np.float32)
+        return metrics, matrix, uids
 
     def _add_summary(self, metrics: list[Metric], rows: list[np.ndarray], uids: np.ndarray) -> None:
         """Fill metrics that only the project page's summary has (ImageNet16-120 at 1/255)."""
@@ -220,9 +263,10 @@ class Jung2023(BenchmarkSource):
         try:
             columns = acc[""]
             reps = np.flatnonzero(uids == np.arange(NUM_ARCHS))
-            table = np.array([acc[str(u)] for u in reps], dtype=np.float64)
+            cells = [acc[str(u)] for u in reps]
         except (KeyError, TypeError, ValueError) as exc:
             raise corrupt_file_error(path, self.info, f"missing or malformed entry {exc}") from None
+        table = strict_numbers(cells, path, self.info, "summary")
         if table.shape != (len(reps), len(columns)):
             raise corrupt_file_error(
                 path, self.info, f"rows have shape {table.shape[1:]}, expected {len(columns)}"
@@ -249,7 +293,11 @@ class Jung2023(BenchmarkSource):
         copy of the release); raises :class:`~robnas.errors.DataError` naming the file if absent.
         """
         m = parse_metric(metric)
-        ds_file = {v: k for k, v in FILE_DATASETS.items()}[m.dataset]
+        ds_file = {v: k for k, v in FILE_DATASETS.items()}.get(m.dataset)
+        if ds_file is None:
+            raise ConfigError(
+                f"jung2023 has no dataset {m.dataset}; datasets: {', '.join(FILE_DATASETS.values())}"
+            )
         key = _release_key(m)
         path = self._file(ds_file, key, "cm")
         table = _cm_table(path, self.info, ds_file, key)
@@ -260,6 +308,11 @@ class Jung2023(BenchmarkSource):
             raise corrupt_file_error(path, self.info, f"no confusion matrix for uid {uid}") from None
         if m.kind == "attack":
             _, eps = self._read_meta()
+            if m.epsilon not in eps[key]:
+                raise ConfigError(
+                    f"jung2023 has no {m.name} at epsilon {m.epsilon:g}/255; epsilons: "
+                    + ", ".join(f"{e:g}" for e in eps[key])
+                )
             cm = cm[eps[key].index(m.epsilon)]  # type: ignore[arg-type]
         elif m.kind == "corruption" and m.severity is not None:
             cm = cm[m.severity - 1]
@@ -275,7 +328,9 @@ def _release_key(m: Metric) -> str:
             return inverse[m.name]
     if m.kind == "corruption" and m.name in CORRUPTIONS and m.severity is not None:
         return m.name
-    raise ValueError(f"jung2023 has no confusion matrices for {m}")
+    raise ConfigError(
+        f"jung2023 has no per-file values for {m} (confusion matrices: clean, attacks, corruptions)"
+    )
 
 
 @cache

@@ -14,6 +14,7 @@ spelling is::
     cifar10/adversarial-mean           mean over a source's attacks and epsilons (defined per source)
     cifar100/autoattack@8              AutoAttack (standard version) at 8/255
     cifar10/pgd@8/confidence           a quantity other than accuracy
+    cifar10/pgd@8/seed-std             the spread (std) over training seeds of an accuracy
     cifar10/synflow, digits/params     other quantities (measures, sizes) on any dataset name
 
 Accuracies are **fractions in [0, 1]** in every source (NATS-Bench's percentages are divided by
@@ -71,7 +72,9 @@ DERIVED: dict[str, str] = {
 
 NORMS: tuple[str, ...] = ("linf", "l2", "l1")
 KINDS: tuple[str, ...] = ("clean", "attack", "corruption", "other")
-QUANTITIES: tuple[str, ...] = ("accuracy", "confidence")
+QUANTITIES: tuple[str, ...] = ("accuracy", "confidence", "seed-std")
+"""``seed-std``: the standard deviation over training seeds of the accuracy (sample std, ddof=1),
+for sources that publish per-seed values (``nasrobbench201:cifar10/pgd@8/seed-std``)."""
 SEVERITIES: tuple[int, ...] = (1, 2, 3, 4, 5)
 
 

@@ -14,7 +14,7 @@ from typing import TypeVar
 
 from robnas.benchmarks.base import BenchmarkSource
 from robnas.benchmarks.metrics import Metric, parse_metric
-from robnas.errors import RobnasError
+from robnas.errors import ConfigError, RobnasError
 
 BUILTIN: dict[str, str] = {
     "jung2023": "robnas.benchmarks.jung2023",
@@ -58,9 +58,23 @@ def source_class(name: str) -> type[BenchmarkSource]:
     return _REGISTRY[key]
 
 
-def get_source(name: str, root: str | os.PathLike[str] | None = None) -> BenchmarkSource:
-    """The source ``name`` reading its files below the data root ``root`` (see :mod:`robnas.paths`)."""
-    return source_class(name)(root)
+def get_source(
+    name: str, root: str | os.PathLike[str] | None = None, protocol: str | None = None
+) -> BenchmarkSource:
+    """The source ``name`` reading its files below the data root ``root`` (see :mod:`robnas.paths`).
+
+    ``protocol`` (a hash or ``"latest"``) chooses one protocol of a source that holds several
+    (the results store); other sources refuse it.
+    """
+    cls = source_class(name)
+    if protocol is None:
+        return cls(root)
+    if not getattr(cls, "has_protocols", False):
+        raise ConfigError(
+            f"--protocol applies to a results store (source store), not to {cls.info.name}, "
+            "which has one published protocol"
+        )
+    return cls(root, protocol=protocol)  # type: ignore[call-arg]
 
 
 def split_spec(spec: str, default_source: str | None = None) -> tuple[str, Metric]:

@@ -87,8 +87,8 @@ class ZeroCost(BenchmarkSource):
                 try:
                     index = Arch.from_naslib(key).index
                     # a proxy NASLib did not compute for an entry is missing (NaN), not an error
-                    values = {p: float(entry[p]["score"]) if p in entry else np.nan for p in PROXIES}
-                    values["val_accuracy"] = float(entry["val_accuracy"]) / 100.0
+                    values = {p: _number(entry[p]["score"]) if p in entry else np.nan for p in PROXIES}
+                    values["val_accuracy"] = _number(entry["val_accuracy"]) / 100.0
                 except (ValueError, KeyError, TypeError) as exc:
                     raise corrupt_file_error(
                         path, self.info, f"entry {key!r} of {src_name} ({exc})"
@@ -102,3 +102,10 @@ class ZeroCost(BenchmarkSource):
                 metrics.append(parse_metric(f"{dataset}/{name}"))
                 rows.append(row)
         return metrics, np.stack(rows), np.asarray(uids, dtype=np.int32)
+
+
+def _number(value: object) -> float:
+    """A JSON number as float; ``true``/``false`` and strings are refused (``float(True)`` is 1.0)."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise TypeError(f"{value!r} is not a number")
+    return float(value)

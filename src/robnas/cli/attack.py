@@ -111,6 +111,12 @@ def attack(
     eps: str = typer.Option("1,2,8", help="Comma-separated epsilons in 1/255 units."),
     corruptions: str = typer.Option("", help="'all' or comma-separated corruption names (none by default)."),
     severities: str = typer.Option("1..5", help="Corruption severities, e.g. 1..5 or 1,3,5."),
+    corruption_source: str = typer.Option(
+        "generated",
+        "--corruption-source",
+        help="generated: robnas corrupts the test images itself; released: read CIFAR-10-C / "
+        "CIFAR-100-C as released (Hendrycks and Dietterich), e.g. ROOT/CIFAR-10-C/fog.npy.",
+    ),
     n: int = typer.Option(500, "--n", min=1, help="Number of test images (the first n)."),
     batch_size: int = typer.Option(256, min=1, help="Batch size."),
     seed: int = typer.Option(
@@ -130,6 +136,8 @@ def attack(
     names = [canonical_attack_name(a) for a in attacks.split(",") if a.strip()]
     corr = parse_corruptions(corruptions)
     sev = parse_severities(severities) if corr else []
+    if corruption_source not in ("generated", "released"):
+        raise ConfigError(f"--corruption-source is generated or released, not {corruption_source!r}")
     model, ds_name, source = load_model(model_or_checkpoint, dataset, root, channels, cells, seed, device)
 
     from robnas.data import load_dataset
@@ -139,15 +147,23 @@ def attack(
         model, ds, names, eps_list, n=n, batch_size=batch_size, device=device, seed=seed, checks=checks,
         progress=not as_json,
     )  # fmt: skip
-    corr_acc = (
-        evaluate_corruptions(model, ds, corr, sev, n=n, batch_size=batch_size, device=device, seed=seed)
-        if corr
-        else {}
-    )
+    if corr and corruption_source == "released":
+        from robnas.data.corrupted import released_corruption_accuracy
+
+        corr_acc = released_corruption_accuracy(
+            model, ds_name, corr, sev, root=root, n=n, batch_size=batch_size, device=device
+        )
+    else:
+        corr_acc = (
+            evaluate_corruptions(model, ds, corr, sev, n=n, batch_size=batch_size, device=device, seed=seed)
+            if corr
+            else {}
+        )
     out = result.to_dict()
     out["model"] = source
     out["dataset"] = ds_name
     out["corruptions"] = {c: {str(s): v for s, v in d.items()} for c, d in corr_acc.items()}
+    out["corruption_source"] = corruption_source if corr else None
     if as_json:
         typer.echo(json.dumps(out, indent=1))
         return

@@ -47,6 +47,7 @@ def quickstart(
         else tuple(m.strip() for m in measures.split(",") if m.strip())
     )
     config = quickstart_config(n, seed, dataset, root, out, epochs, channels, cells, names, device)
+    protocol = _check_one_protocol(config)
     out.mkdir(parents=True, exist_ok=True)
     tr, mdl = config["training"], config["model"]
     console.print(
@@ -61,7 +62,7 @@ def quickstart(
     if report.interrupted:
         console.print("[yellow]interrupted[/]: results so far are saved; run the same command to resume.")
         raise typer.Exit(130)
-    summary = summarise_store(config["output"])
+    summary = summarise_store(config["output"], protocol=protocol)
     table = Table(title=f"Most robust of {len(summary.table)} architectures on {summary.dataset}")
     for col in ("rank", "index", "clean", "adv. mean", "worst@max eps", "corr. mean", "params"):
         table.add_column(col, justify="right")
@@ -96,10 +97,40 @@ def quickstart(
     console.print(
         f"most robust: index [bold]{best}[/] {summary.table.loc[best, 'arch']}\n"
         f"report: [green]{path}[/]   results store: [green]{config['output']}[/] "
-        f"(query it with `robnas bench top store --root {config['output']} -m {metric}`)"
+        f"(query it with `robnas bench top store --root {config['output']} -m {metric} "
+        f"--protocol {protocol}`)"
     )
     if report.failed:
         console.print(
             f"[yellow]{report.failed} architecture(s) failed[/]; see `robnas build status {config['output']}`"
         )
         raise typer.Exit(1)
+
+
+def _check_one_protocol(config: dict) -> str:
+    """This run's protocol hash; refuses a folder whose store holds results of another protocol.
+
+    A second protocol in one folder (say ``--epochs 5`` after ``--epochs 4``) would put two
+    protocols' results in one store; the quickstart refuses before any work instead, naming the
+    difference, so that its tables are always of one protocol.
+    """
+    from robnas.errors import ConfigError
+    from robnas.runner.build import load_config
+    from robnas.store import ResultStore
+    from robnas.store.source import StoreSource
+
+    protocol = load_config(config).protocol_hash
+    db = Path(config["output"])
+    if not db.is_file():
+        return protocol
+    with ResultStore(db, readonly=True) as store:
+        others = [p for p in StoreSource(store).protocols() if p["protocol"] != protocol]
+    if others:
+        old = others[0]
+        raise ConfigError(
+            f"{db} already holds results of another protocol ({old['protocol']}: {old.get('epochs')} epochs, "
+            f"preset {old.get('preset')}, {old['results']} results); this run's settings give protocol "
+            f"{protocol}. Results of different protocols are never mixed: give another --out folder, "
+            "or repeat the earlier settings to resume"
+        )
+    return protocol

@@ -17,7 +17,7 @@ Registered datasets: ``cifar10``, ``cifar100`` (Krizhevsky, 2009), ``imagenet16-
 
 from __future__ import annotations
 
-from . import cifar, digits, idx, imagefolder, imagenet16  # noqa: F401  (register the readers)
+from . import cifar, corrupted, digits, idx, imagefolder, imagenet16  # noqa: F401  (register the readers)
 from .dataset import ImageDataset, stratified_order, train_val_split
 from .files import FileStatus
 from .info import DatasetInfo, Download, FileSpec

@@ -2,8 +2,8 @@
 
 * NAS-Bench-201 cells (:func:`lookup_nb201`): the benchmark values of the cell in ``jung2023``
   (standard training; clean, PGD@1, PGD@8), ``nasrobbench201`` (PGD-7 adversarial training;
-  clean, PGD@3, PGD@8) and ``natsbench`` (clean), all on CIFAR-10. Sources whose files are missing
-  are reported as such, not dropped silently.
+  clean, PGD@3, PGD@8) and ``natsbench`` (test accuracy after 200 epochs), all on CIFAR-10.
+  Sources whose files are missing are reported as such, not dropped silently.
 * DARTS genotypes (:func:`evaluate_genotype`): train the evaluation network briefly with a
   :mod:`robnas.training` preset and attack it with :mod:`robnas.attacks` (clean and PGD accuracy
   on a test subset).
@@ -23,7 +23,7 @@ from robnas.spaces.nb201 import Arch
 BENCH_METRICS: dict[str, tuple[str, ...]] = {
     "jung2023": ("cifar10/clean", "cifar10/pgd@1", "cifar10/pgd@8"),
     "nasrobbench201": ("cifar10/clean", "cifar10/pgd@3", "cifar10/pgd@8"),
-    "natsbench": ("cifar10/clean",),
+    "natsbench": ("cifar10/test-acc-200",),
 }
 
 

@@ -8,7 +8,8 @@ For a job (architecture, seed) under a protocol it
    ``training: {preset: NAME, epochs: ..., ...}`` overrides preset fields);
 3. evaluates clean accuracy, each attack at its epsilons (:func:`robnas.attacks.evaluate_robustness`)
    and each corruption at its severities on the ``test`` split (``eval: {examples: N}`` limits
-   the number of test images, ``eval: {batch_size: B}``);
+   the number of test images, ``eval: {batch_size: B}``; ``eval: {corruption_source: released}``
+   reads the corrupted images of CIFAR-10-C / CIFAR-100-C as released instead of generating them);
 4. computes the configured measures (:mod:`robnas.measures`) on one batch
    (:func:`robnas.measures.measure_batch`) at initialisation and again on the trained network
    with its own BatchNorm statistics (``bn="as-is"``).
@@ -31,7 +32,7 @@ import torch
 from robnas.errors import ConfigError
 from robnas.runner.jobs import Job, JobFailure
 
-EVAL_KEYS = ("examples", "batch_size", "measure_batch")
+EVAL_KEYS = ("examples", "batch_size", "measure_batch", "corruption_source")
 
 
 def _measures_api() -> Any:
@@ -88,6 +89,21 @@ def check(config: Any) -> None:
         raise ConfigError(
             f"build config: eval: unknown setting(s) {unknown_eval}; settings: {', '.join(EVAL_KEYS)}"
         )
+    source = config.eval.get("corruption_source", "generated")
+    if source not in ("generated", "released"):
+        raise ConfigError(f"build config: eval: corruption_source is generated or released, not {source!r}")
+    if source == "released" and config.corruptions:
+        from robnas.data import get_reader
+        from robnas.data.corrupted import corrupted_name, split_name
+
+        reader = get_reader(corrupted_name(config.dataset), config.root)
+        for name, sevs in config.corruptions.items():
+            for s in sevs:
+                if not reader.split_available(split_name(name, s)):
+                    raise ConfigError(
+                        f"build config: eval: corruption_source released needs {reader.folder}/{name}.npy "
+                        f"and labels.npy; {reader.how_to_get()}"
+                    )
     if config.measures:
         api = _measures_api()
         if api is None:
@@ -195,9 +211,16 @@ def run(job: Job, device: str) -> dict[str, float]:
     )
     corruptions = spec.get("corruptions") or {}
     for name, sevs in corruptions.items():
-        acc = evaluate_corruptions(
-            model, test_ds, [name], list(sevs), n=n_eval, batch_size=batch, device=device, seed=job.seed
-        )
+        if ev.get("corruption_source", "generated") == "released":
+            from robnas.data.corrupted import released_corruption_accuracy
+
+            acc = released_corruption_accuracy(
+                model, ds_name, [name], list(sevs), root=root, n=n_eval, batch_size=batch, device=device
+            )
+        else:
+            acc = evaluate_corruptions(
+                model, test_ds, [name], list(sevs), n=n_eval, batch_size=batch, device=device, seed=job.seed
+            )
         for s in sevs:
             out[f"{prefix}{name}#{s}"] = float(acc[name][s])
     return out
