@@ -1,13 +1,24 @@
-"""Speed of robnas.measures: batched per-sample gradients vs a per-sample loop, and the cost of
-each measure per architecture.
+"""Speed of robnas.measures, each speed-up against the implementation it replaces (same process,
+same network and batch, same thread count), with the agreement of the two.
 
-1. NTK per-sample gradients: ``per_sample_grads`` (``vmap(grad(functional_call))``, chunked) against
-   ``per_sample_grads_loop`` (one forward and backward pass per sample, as TE-NAS does), on the same
-   network and batch, same process, same thread count; the script checks the two agree and prints
-   the ratio loop / batched (goal: >= 3x on CPU).
-2. Every registered measure on a few architectures: seconds per measure per architecture.
+1. NTK kernels of the sum of the logits: ``gram_matrix(method="layers")`` (per-layer, per-sample
+   gradients from one forward and one backward pass, summed into the kernel) against
+   ``method="vmap"`` (``vmap(grad)`` per-sample gradients, then ``G G^T``: the default for the sum,
+   chosen from this comparison) and, with ``--tenas``, TE-NAS's loop (one backward per sample);
+   max relative difference of the kernels.
+2. Hessian: the exact Gauss-Newton form from the input Jacobian (exact for piecewise-linear
+   networks) against power iteration with Hessian-vector products (the previous default,
+   ``max_iter=20, tol=1e-3``); Kendall tau across architectures and max relative difference.
+3. The registry: one :func:`compute_measures` call (the network prepared once per BatchNorm mode,
+   the Jacobian shared by jacobian, jacobian_top and hessian) against one call per measure
+   (re-initialise and re-calibrate for each, nothing shared: the previous policy).
+4. NTK output reductions: Kendall tau across architectures between ``sum`` (default), ``trace``
+   (per-logit) and, on a small batch, ``full`` eNTK minimum eigenvalues.
+5. The default measure set (:data:`robnas.measures.DEFAULT_MEASURES`) at the defaults: seconds
+   per architecture and per measure (goal: <= 10 s per C=16, N=5 architecture).
 
-Usage: ``python benchmarks/bench_measures.py [--C 16 --N 5 --batch 32 --archs 3 --threads 1]``.
+Usage: ``python benchmarks/bench_measures.py [--C 16 --N 5 --batch 64 --archs 4 --threads 1]``;
+``--skip`` takes section numbers to leave out.
 """
 
 from __future__ import annotations
@@ -17,10 +28,12 @@ import statistics
 import time
 
 import torch
+from scipy import stats
 
-from robnas.data import load_dataset
-from robnas.measures import available_measures, calibrate_bn, compute_measures
-from robnas.measures.ntk import per_sample_grads, per_sample_grads_loop
+from robnas.measures import DEFAULT_MEASURES, calibrate_bn, compute_measures, measure_batch
+from robnas.measures.hessian import gauss_newton_top_eigenvalue, hessian_top_eigenvalue
+from robnas.measures.jacobian import input_jacobian
+from robnas.measures.ntk import gram_matrix, kernel_scores, per_sample_grads
 from robnas.models import build_network
 from robnas.spaces.nb201 import sample_indices
 
@@ -44,81 +57,155 @@ def tenas_loop(net: torch.nn.Module, x: torch.Tensor) -> torch.Tensor:
     return torch.stack(rows)
 
 
-def _best(fn, repeats: int) -> float:  # type: ignore[no-untyped-def]
-    times = []
+def _time(fn, repeats: int = 1):  # type: ignore[no-untyped-def]
+    best, out = float("inf"), None
     for _ in range(repeats):
         t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return min(times)
+        out = fn()
+        best = min(best, time.perf_counter() - t0)
+    return best, out
+
+
+def _tau(a: list[float], b: list[float]) -> float:
+    return float(stats.kendalltau(a, b).statistic) if len(a) > 2 else float("nan")
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--C", type=int, default=16)
     ap.add_argument("--N", type=int, default=5)
-    ap.add_argument("--batch", type=int, default=32)
-    ap.add_argument("--chunk", type=int, default=32)
-    ap.add_argument("--archs", type=int, default=3)
-    ap.add_argument("--repeats", type=int, default=2)
+    ap.add_argument("--batch", type=int, default=64)
+    ap.add_argument("--archs", type=int, default=4)
+    ap.add_argument("--repeats", type=int, default=1)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--root", default=None)
-    ap.add_argument("--skip-measures", action="store_true")
+    ap.add_argument("--skip", type=int, nargs="*", default=[])
+    ap.add_argument("--tenas", action="store_true", help="also time TE-NAS's loop (slow: B backward passes)")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
 
-    ds = load_dataset("cifar10", "train", args.root).take(args.batch, 0)
-    x, y, info = ds.images.float() / 255, ds.labels, ds.info
+    x, y, info = measure_batch("cifar10", args.batch, 0, args.root)
     archs = sample_indices(args.archs, 0, unique=True)
     print(f"torch {torch.__version__}, {args.threads} thread(s), C={args.C}, N={args.N}, batch={args.batch}")
 
-    print("\n1. NTK per-sample gradients: batched (vmap) vs per-sample loop")
-    ratios: list[float] = []
-    ratios_t: list[float] = []
-    for idx in archs:
+    def net_of(idx: int) -> torch.nn.Module:
         torch.manual_seed(0)
-        net = build_network(idx, C=args.C, N=args.N, mean=info.mean, std=info.std)
-        calibrate_bn(net, x)
-        g_b = per_sample_grads(net, x, args.chunk)
-        g_l = per_sample_grads_loop(net, x)
-        err = float((g_b - g_l).abs().max() / g_l.abs().max().clamp_min(1e-30))
-        t_b = _best(lambda net=net: per_sample_grads(net, x, args.chunk), args.repeats)
-        t_l = _best(lambda net=net: per_sample_grads_loop(net, x), args.repeats)
-        t_t = _best(lambda net=net: tenas_loop(net, x), args.repeats)
-        ratios.append(t_l / t_b)
-        ratios_t.append(t_t / t_b)
-        print(
-            f"  arch {idx:>5}  params {g_b.shape[1]:>8}  batched {t_b:7.3f}s  "
-            f"per-sample fwd+bwd loop {t_l:7.3f}s ({t_l / t_b:5.2f}x)  "
-            f"TE-NAS loop {t_t:7.3f}s ({t_t / t_b:5.2f}x)  max rel. diff {err:.1e}"
-        )
-    print(f"  median ratio, per-sample forward+backward loop / batched: {statistics.median(ratios):.2f}x")
-    print(
-        "  median ratio, TE-NAS loop (batch forward, per-sample backward) / batched: "
-        f"{statistics.median(ratios_t):.2f}x"
-    )
-    print("  (goal >= 3x)")
+        return build_network(idx, C=args.C, N=args.N, **info.model_kwargs())
 
-    if args.skip_measures:
-        return
-    print("\n2. Seconds per measure per architecture (fresh network per measure, includes its setup)")
-    names = available_measures()
-    per: dict[str, list[float]] = {n: [] for n in names}
-    for idx in archs:
-        timings: dict[str, float] = {}
-        compute_measures(
-            names,
-            lambda idx=idx: build_network(idx, C=args.C, N=args.N, mean=info.mean, std=info.std),
-            x,
-            y,
-            seed=0,
-            timings=timings,
+    if 1 not in args.skip:
+        print("\n1. NTK kernel: per-layer one pass (method=layers) vs vmap(grad) vs TE-NAS loop")
+        r_v, r_t = [], []
+        for idx in archs:
+            net = calibrate_bn(net_of(idx), x)
+            t_g, k = _time(lambda net=net: gram_matrix(net, x, method="layers"), args.repeats)
+            t_v, kv = _time(
+                lambda net=net: (lambda g: (g @ g.T).double())(per_sample_grads(net, x)), args.repeats
+            )
+            t_t = _time(lambda net=net: tenas_loop(net, x))[0] if args.tenas else float("nan")
+            err = float((k - kv).abs().max() / kv.abs().max())
+            r_v.append(t_v / t_g)
+            r_t.append(t_t / t_g)
+            print(
+                f"  arch {idx:>5}  one pass {t_g:6.2f}s  vmap {t_v:6.2f}s ({t_v / t_g:4.2f}x)  "
+                f"TE-NAS loop {t_t:6.2f}s ({t_t / t_g:4.2f}x)  max rel. diff {err:.1e}"
+            )
+        print(
+            f"  median ratio vmap / one pass: {statistics.median(r_v):.2f}x; "
+            f"TE-NAS / one pass: {statistics.median(r_t):.2f}x"
         )
-        for n, t in timings.items():
-            per[n].append(t)
-    for n in names:
-        print(f"  {n:<18} median {statistics.median(per[n]):8.3f}s   max {max(per[n]):8.3f}s")
-    print("  (the NTK measures share the perturbed batches and gradients of the first one run)")
+
+    if 2 not in args.skip:
+        print("\n2. Hessian: exact Gauss-Newton from the Jacobian vs power iteration (max_iter=20, tol=1e-3)")
+        gn, pw, ratios = [], [], []
+        for idx in archs:
+            net = calibrate_bn(net_of(idx), x)
+
+            def exact(net: torch.nn.Module = net) -> float:
+                jac = input_jacobian(net, x)
+                with torch.no_grad():
+                    logits = net(x)
+                return float(gauss_newton_top_eigenvalue(jac, logits).mean())
+
+            t_e, v_e = _time(exact, args.repeats)
+            gen = torch.Generator().manual_seed(0)
+            t_p, (lam, iters) = _time(
+                lambda net=net, gen=gen: hessian_top_eigenvalue(net, x, y, None, 20, 1e-3, gen)
+            )
+            v_p = float(lam.mean())
+            gn.append(v_e)
+            pw.append(v_p)
+            ratios.append(t_p / t_e)
+            print(
+                f"  arch {idx:>5}  exact {t_e:6.2f}s ({v_e:.4g})  "
+                f"power {t_p:6.2f}s, {iters} it. ({v_p:.4g})  "
+                f"{t_p / t_e:4.2f}x  rel. diff {abs(v_e - v_p) / max(abs(v_e), 1e-30):.1e}"
+            )
+        print(
+            f"  median ratio power / exact: {statistics.median(ratios):.2f}x; "
+            f"Kendall tau(exact, power) = {_tau(gn, pw):.3f}"
+        )
+
+    if 3 not in args.skip:
+        names = [
+            "params",
+            "flops",
+            "synflow",
+            "snip",
+            "grad_norm",
+            "jacov",
+            "naswot",
+            "jacobian",
+            "jacobian_top",
+            "hessian",
+        ]
+        print(
+            "\n3. Registry: one call (shared preparation and Jacobian) vs one call per measure "
+            f"({len(names)} measures)"
+        )
+        ratios = []
+        for idx in archs:
+            t_one, v_one = _time(lambda idx=idx: compute_measures(names, lambda: net_of(idx), x, y))
+            t_sep, v_sep = _time(
+                lambda idx=idx: {
+                    k: v for n in names for k, v in compute_measures([n], lambda: net_of(idx), x, y).items()
+                }
+            )
+            same = all(abs(v_one[k] - v_sep[k]) <= 1e-5 * max(abs(v_sep[k]), 1e-12) for k in v_sep)
+            ratios.append(t_sep / t_one)
+            print(
+                f"  arch {idx:>5}  one call {t_one:6.2f}s  per measure {t_sep:6.2f}s "
+                f"({t_sep / t_one:4.2f}x)  same values: {same}"
+            )
+        print(f"  median ratio: {statistics.median(ratios):.2f}x")
+
+    if 4 not in args.skip:
+        print("\n4. NTK reductions: Kendall tau across architectures of lmin (clean kernel, one init)")
+        small = x[:8]
+        s_sum, s_trace, s_full, s_sum8 = [], [], [], []
+        for idx in archs:
+            net = calibrate_bn(net_of(idx), x)
+            s_sum.append(kernel_scores(gram_matrix(net, x, "sum"))["lmin"])
+            s_trace.append(kernel_scores(gram_matrix(net, x, "trace"))["lmin"])
+            net8 = calibrate_bn(net_of(idx), small)
+            s_sum8.append(kernel_scores(gram_matrix(net8, small, "sum"))["lmin"])
+            s_full.append(kernel_scores(gram_matrix(net8, small, "full"))["lmin"])
+        print(f"  tau(sum, trace) at batch {args.batch}: {_tau(s_sum, s_trace):.3f}")
+        print(f"  tau(sum, full eNTK) at batch 8: {_tau(s_sum8, s_full):.3f}  ({len(archs)} architectures)")
+
+    if 5 not in args.skip:
+        print(f"\n5. The default measure set per architecture ({len(DEFAULT_MEASURES)} measures, defaults)")
+        totals: list[float] = []
+        per: dict[str, list[float]] = {}
+        for idx in archs:
+            timings: dict[str, float] = {}
+            compute_measures(list(DEFAULT_MEASURES), lambda idx=idx: net_of(idx), x, y, timings=timings)
+            totals.append(sum(timings.values()))
+            for n, t in timings.items():
+                per.setdefault(n, []).append(t)
+            print(f"  arch {idx:>5}  {totals[-1]:6.1f}s")
+        for n, ts in per.items():
+            print(f"    {n:<18} median {statistics.median(ts):7.2f}s")
+        print(f"  median {statistics.median(totals):.1f}s per architecture (goal <= 10 s)")
 
 
 if __name__ == "__main__":

@@ -33,7 +33,8 @@ def test_train_attack_build_on_digits(tmp_path):
                 "digits/flops", "digits/train-seconds", "digits/train-accuracy", "digits/worst@8"}  # fmt: skip
     masking = {"huge_eps", "zero_gradient", "randomized", "probability_output", "dynamic", "monotone_eps"}
     expected |= {f"digits/masking-{c}" for c in masking}  # the masking checks reach the store
-    assert set(store.metrics()) == expected | {f"digits/{m}" for m in measures}
+    # measures at initialisation (init.) and of the trained network (BatchNorm as trained)
+    assert set(store.metrics()) == expected | {f"digits/{p}{m}" for m in measures for p in ("init.", "")}
     frame = store.query()
     assert set(frame["torch_version"]) != {"none"} and set(frame["device"]) == {"cpu"}
     assert frame["config_hash"].eq(cfg.config_hash).all()
@@ -45,6 +46,8 @@ def test_train_attack_build_on_digits(tmp_path):
     # per-image worst case over FGSM and PGD at 8/255
     assert (wide["digits/worst@8"] <= wide[["digits/fgsm@8", "digits/pgd@8"]].min(axis=1) + 1e-9).all()
     assert (wide["digits/params"] > 0).all()
+    if measures:  # training changes the network: the two Jacobians differ
+        assert (wide["digits/jacobian"] != wide["digits/init.jacobian"]).all()
     # the store is a benchmark source
     src = StoreSource(store)
     vals = src.values("digits/clean")

@@ -35,7 +35,7 @@ from robnas.measures import (
     register_interval_rule,
     top_logit_gradient_norm,
 )
-from robnas.measures.ntk import ntk_gradients
+from robnas.measures.ntk import gram_matrix, perturb
 from robnas.measures.registry import MeasureContext
 from robnas.models import build_network
 
@@ -194,8 +194,9 @@ def _ctx(net: nn.Module, x: torch.Tensor, y: torch.Tensor) -> MeasureContext:
 
 
 def test_ntk_kernels_symmetric_psd_and_mixed_limits(nets) -> None:
-    net, x, y = nets(dtype=torch.float32)
-    g0, g1, g2 = ntk_gradients(_ctx(net, x, y), "fgsm", 8 / 255)
+    net, x, y = nets(dtype=torch.float64)
+    x1 = perturb(net, x, y, "pgd", 8 / 255)
+    g0, g1 = per_sample_grads(net, x), per_sample_grads(net, x1)
     assert not torch.allclose(g0, g1)  # the perturbation changes the gradients
     k, kx, ka = g0 @ g0.T, g0 @ g1.T, g1 @ g1.T
     for beta in (0.0, 0.3, 0.5, 1.0):
@@ -210,6 +211,11 @@ def test_ntk_kernels_symmetric_psd_and_mixed_limits(nets) -> None:
         mixed_kernel(k, kx, ka, 1.5)
     s = kernel_scores(k)
     assert s["lmin"] > 0 and s["cond"] >= 1
+    # the kernel of the stacked batch holds the same blocks
+    both = gram_matrix(net, torch.cat([x, x1]), method="layers")
+    n = x.shape[0]
+    for got, want in ((both[:n, :n], k), (both[:n, n:], kx), (both[n:, n:], ka)):
+        torch.testing.assert_close(got, want, atol=1e-9 * float(want.abs().max()), rtol=1e-9)
 
 
 def test_ntk_measures_through_the_registry_agree_at_beta_limits() -> None:

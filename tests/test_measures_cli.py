@@ -92,3 +92,65 @@ def test_measure_bad_input_is_one_line_and_exit_2(run, tmp_path, args: tuple[str
     lines = err.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("robnas: error:") and message in lines[0], err
     assert stdout == "" and not out.exists()
+
+
+def test_measure_list_json_marks_the_default_set(run) -> None:
+    import json
+
+    code, out, err = run("measure", "list", "--json")
+    assert code == 0, err
+    table = {m["name"]: m for m in json.loads(out)}
+    assert table["ntk_adv"]["default"] and not table["jacobian_proj"]["default"]
+    assert "trained" in table["jacobian"]["paper"]
+
+
+def test_measure_checkpoint_uses_the_trained_statistics(run, tmp_path) -> None:
+    import json
+
+    import torch
+
+    from robnas.measures import measure_batch, measure_trained
+    from robnas.models import build_network
+    from robnas.training.checkpoint import save_checkpoint
+    from robnas.training.loop import FORMAT, network_config
+
+    x, y, info = measure_batch("digits", 8, 0)
+    torch.manual_seed(0)
+    net = build_network(5, C=4, N=1, **info.model_kwargs())
+    net.train()
+    with torch.no_grad():
+        net(x * 0.5)  # running statistics of their own
+    net.eval()
+    save_checkpoint(
+        {"format": FORMAT, "model": net.state_dict(), "network": network_config(net)},
+        tmp_path / "checkpoint.pt",
+    )
+    code, out, err = run(
+        "measure", "--checkpoint", str(tmp_path), "--dataset", "digits", "--batch", "8",
+        "--measures", "jacobian,hessian", "--json",
+    )  # fmt: skip
+    assert code == 0, err
+    values = json.loads(out)["values"]
+    want = measure_trained(["jacobian", "hessian"], net, x, y)
+    assert values == pytest.approx(want, rel=1e-6)
+    code, _, err = run("measure", "--checkpoint", str(tmp_path / "nothing"), "--dataset", "digits")
+    assert code == 2 and "no checkpoint" in err
+
+
+def test_measure_correlate_prints_n_and_ci_and_json(run, tmp_path) -> None:
+    import json
+
+    csv_path = tmp_path / "m.csv"
+    csv_path.write_text(
+        "index,uid,arch,score\n" + "".join(f"{i},{i},a,{i % 7}\n" for i in (0, 1, 2, 3, 4, 5, 6, 7))
+    )
+    code, out, err = run(
+        "measure", "correlate", str(csv_path), "--bench", "nasrobbench201", "--boot", "20", "--json"
+    )
+    assert code == 0, err
+    rows = json.loads(out)
+    assert {r["target"] for r in rows} >= {"nasrobbench201:cifar10/pgd@8"}
+    assert all(r["n"] <= 8 and "tau_lo" in r for r in rows)
+    code, out, err = run("measure", "correlate", str(csv_path), "--bench", "nasrobbench201", "--boot", "20")
+    assert code == 0, err
+    assert "95% CI" in out and "score" in out

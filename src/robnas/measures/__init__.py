@@ -1,16 +1,19 @@
-"""Architecture measures at initialisation: one registry (Jacobian, Hessian, NTK family, certified
-bounds, zero-cost proxies).
+"""Architecture measures: one registry (Jacobian, Hessian, NTK family, certified bounds,
+zero-cost proxies), at initialisation or on trained networks.
 
-``compute_measures(["jacobian", "ntk_mixed"], model_or_factory, x, y, seed=0)`` returns a dict of
-values; :func:`register_measure` adds a measure; :func:`available_measures` lists them. See
-:mod:`robnas.measures.registry` for the policy (fresh network per measure, BatchNorm calibrated
-on the batch) and each module for its paper and choices.
+``compute_measures(["jacobian", "ntk_adv"], model_or_factory, x, y, seed=0)`` returns a dict of
+values at initialisation; ``measure_trained(names, checkpoint_or_model, x, y)`` takes them on a
+trained network with its own BatchNorm statistics (``bn="as-is"``); ``measure_batch(dataset, n,
+seed)`` is the batch they are taken on. :func:`register_measure` adds a measure;
+:func:`available_measures` lists them. See :mod:`robnas.measures.registry` for the policy and each
+module for its paper and choices.
 """
 
 from typing import TYPE_CHECKING
 
 from robnas._lazy import lazy_attributes
 from robnas.measures.registry import (
+    DEFAULT_MEASURES,
     MEASURES,
     MeasureContext,
     MeasureSpec,
@@ -23,6 +26,7 @@ from robnas.measures.registry import (
     prepare_model,
     register_measure,
 )
+from robnas.measures.trained import load_trained, measure_batch, measure_trained
 
 if TYPE_CHECKING:
     from robnas.measures.bounds import (
@@ -86,6 +90,7 @@ __getattr__, __dir__ = lazy_attributes(
 
 __all__ = [
     "MEASURES",
+    "DEFAULT_MEASURES",
     "BoundState",
     "MeasureContext",
     "MeasureSpec",
@@ -103,6 +108,9 @@ __all__ = [
     "jacobian_projection",
     "jacov_score",
     "kernel_scores",
+    "load_trained",
+    "measure_batch",
+    "measure_trained",
     "linear_backward",
     "margin_bounds",
     "margin_spec",

@@ -8,9 +8,21 @@ BatchNorm frozen the batch Hessian of the summed loss is block diagonal, so one 
 loss gives every sample's HVP. Iteration stops when every sample's Rayleigh quotient changes by
 less than ``tol`` (relative) between two iterations, or after ``max_iter`` iterations.
 
-For a ReLU network the input Hessian of the cross-entropy is ``J^T (diag(p) - p p^T) J``, positive
-semi-definite, so the dominant (largest-magnitude) eigenvalue is the largest one. The measure
-reports the mean over the batch.
+Two methods (option ``method``):
+
+* ``"gauss-newton"`` (default): for a network whose logits are *piecewise linear* in the input
+  (ReLU, convolutions, linear layers, average and max pooling, BatchNorm in eval mode: every
+  NAS-Bench-201 network), the second derivative of the logits vanishes almost everywhere, so the
+  input Hessian of the cross-entropy is exactly ``H = J^T (diag(p) - p p^T) J`` with ``J`` the
+  ``C x D`` input Jacobian and ``p`` the softmax. Its non-zero eigenvalues are those of the
+  ``C x C`` matrix ``A^{1/2} J J^T A^{1/2}`` (``A = diag(p) - p p^T``), so the dominant eigenvalue
+  is exact from the Jacobian (shared with the ``jacobian`` measure): no power iteration at all.
+  A network with a smooth non-linearity, or a loss other than the cross-entropy, falls back to
+  power iteration.
+* ``"power"``: power iteration with Hessian-vector products (the reference), as described above.
+
+``H`` is positive semi-definite in both cases, so the dominant (largest-magnitude) eigenvalue is
+the largest one. The measure reports the mean over the batch.
 """
 
 from __future__ import annotations
@@ -21,6 +33,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from robnas.errors import ConfigError
 from robnas.measures.registry import MeasureContext, register_measure
 
 
@@ -77,13 +90,70 @@ def hessian_top_eigenvalue(
     return lam.detach(), it
 
 
+_PIECEWISE_LINEAR = (
+    nn.Conv2d,
+    nn.Linear,
+    nn.BatchNorm2d,
+    nn.ReLU,
+    nn.AvgPool2d,
+    nn.MaxPool2d,
+    nn.AdaptiveAvgPool2d,
+    nn.Identity,
+    nn.Flatten,
+)
+
+
+def piecewise_linear(model: nn.Module) -> bool:
+    """True if every leaf module is piecewise linear in its input (BatchNorm in eval mode).
+
+    Leaves of robnas's own linear operations (``Zero``, ``Normalize``) are accepted by name;
+    functional calls inside ``forward`` (padding, slicing, concatenation) are assumed linear.
+    """
+    for m in model.modules():
+        if any(True for _ in m.children()):
+            continue
+        if isinstance(m, nn.BatchNorm2d) and m.training:
+            return False
+        if not isinstance(m, _PIECEWISE_LINEAR) and type(m).__name__ not in ("Zero", "Normalize"):
+            return False
+    return True
+
+
+def gauss_newton_top_eigenvalue(jac: Tensor, logits: Tensor) -> Tensor:
+    """Per-sample top eigenvalue of ``J^T (diag(p) - p p^T) J`` (``jac``: ``[B, C, *x]``)."""
+    j = jac.flatten(2).double()  # [B, C, D]
+    p = torch.softmax(logits.double(), dim=1)
+    a = torch.diag_embed(p) - p.unsqueeze(2) * p.unsqueeze(1)
+    ev, vec = torch.linalg.eigh(a)
+    half = vec @ torch.diag_embed(ev.clamp_min(0).sqrt()) @ vec.transpose(1, 2)
+    m = half @ (j @ j.transpose(1, 2)) @ half
+    return torch.linalg.eigvalsh(m)[:, -1].to(jac.dtype)
+
+
 @register_measure(
     "hessian",
-    help="dominant eigenvalue of the input Hessian of the loss (power iteration, mean over batch)",
-    paper="Jung et al., ICLR 2023",
+    help="dominant eigenvalue of the input Hessian of the loss (exact Gauss-Newton form, mean)",
+    paper="Jung et al., ICLR 2023 (trained networks; at init: a trainability proxy)",
 )
-def hessian(ctx: MeasureContext, max_iter: int = 20, tol: float = 1e-3) -> float:
-    """Mean over the batch of the per-sample dominant input-Hessian eigenvalue."""
+def hessian(
+    ctx: MeasureContext, method: str = "gauss-newton", max_iter: int = 20, tol: float = 1e-3
+) -> float:
+    """Mean over the batch of the per-sample dominant input-Hessian eigenvalue.
+
+    ``method="gauss-newton"`` (exact for piecewise-linear networks and the cross-entropy, see the
+    module docstring) or ``"power"`` (power iteration, ``max_iter`` and relative ``tol``). Jung et
+    al. evaluate it on trained networks (``bn="as-is"``); at initialisation it is a proxy.
+    """
+    if method not in ("gauss-newton", "power"):
+        raise ConfigError(f"hessian method is gauss-newton or power, got {method!r}")
+    exact_form = ctx.loss is F.cross_entropy and piecewise_linear(ctx.model)
+    if method == "gauss-newton" and exact_form:
+        from robnas.measures.jacobian import cached_jacobian
+
+        jac = cached_jacobian(ctx)
+        with torch.no_grad():
+            logits = ctx.model(ctx.x)
+        return float(gauss_newton_top_eigenvalue(jac, logits).mean())
     gen = torch.Generator().manual_seed(ctx.seed)
     lam, _ = hessian_top_eigenvalue(ctx.model, ctx.x, ctx.y, ctx.loss, max_iter, tol, gen)
     return float(lam.mean())

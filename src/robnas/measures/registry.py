@@ -8,13 +8,19 @@ several columns, named ``measure.key`` (e.g. ``ntk.lmin``, ``ntk.cond``).
 
 Policy that lives here once, not in each measure:
 
-* every measure gets a *fresh copy* of the network, re-initialised from the same seed, so that
-  measures cannot influence each other (one of them takes absolute values of the weights, another
-  changes BN statistics);
-* ``bn="calibrated"`` (default): BatchNorm statistics are set from the batch itself (one forward
-  pass in train mode with cumulative averaging), then the network is put in eval mode. The network
-  then normalises exactly as in training on this batch, while samples no longer interact, so that
-  per-sample gradients, input Jacobians and Hessians and bound propagation are well defined;
+* every measure gets a *fresh copy* of the network, so that measures cannot influence each other
+  (one of them takes absolute values of the weights, another changes BN statistics). The network
+  is built (from the seed) and prepared once per BatchNorm mode, and each measure receives a deep
+  copy of that prepared network: the same values as re-initialising per measure, without
+  repeating the calibration pass;
+* ``bn="as-is"``: the network's own running statistics, eval mode: the mode for *trained*
+  networks (a checkpoint), whose statistics are part of what was learnt. ``compute_measures(...,
+  bn="as-is")`` applies it to every measure (the proxies that default to train mode included);
+* ``bn="calibrated"`` (default at initialisation): BatchNorm statistics are set from the batch
+  itself (one forward pass in train mode with cumulative averaging), then the network is put in
+  eval mode. The network then normalises exactly as in training on this batch, while samples no
+  longer interact, so that per-sample gradients, input Jacobians and Hessians and bound
+  propagation are well defined;
   ``bn="train"`` keeps train mode (batch statistics; used by the proxies whose reference
   implementations do so); ``bn="eval"`` uses the initial running statistics (mean 0, variance 1:
   BatchNorm is then the identity at initialisation, as for synflow);
@@ -39,7 +45,8 @@ from torch import Tensor, nn
 from robnas.errors import ConfigError
 from robnas.registry import Registry, check_options
 
-BNMode = Literal["calibrated", "train", "eval"]
+BNMode = Literal["calibrated", "train", "eval", "as-is"]
+BN_MODES: tuple[str, ...] = ("calibrated", "train", "eval", "as-is")
 MeasureValue = float | dict[str, float]
 MeasureFn = Callable[..., MeasureValue]
 
@@ -68,6 +75,33 @@ MEASURES: Registry[MeasureSpec] = Registry(
     },
 )
 """The measure registry: name -> :class:`MeasureSpec` (built-ins imported on first use)."""
+
+DEFAULT_MEASURES: tuple[str, ...] = (
+    "params",
+    "flops",
+    "synflow",
+    "snip",
+    "grad_norm",
+    "jacov",
+    "naswot",
+    "jacobian",
+    "jacobian_top",
+    "hessian",
+    "ntk_adv",
+    "ntk_mixed_robust",
+    "ntk_cross",
+    "ntk",
+)
+"""The default measure set of ``robnas measure`` and of the ``measure`` job kind.
+
+Left out: ``jacobian_proj`` (an estimate of ``jacobian``, which is exact here), ``ntk_mixed``
+(equal to ``ntk_adv`` at the default ``beta = 1``) and the certified bounds (``ibp``,
+``crown_ibp``, ``certified_radius``; add them by name). ``ntk`` comes after the perturbed
+kernels so that it reuses their clean block.
+"""
+
+INIT_STRIDE = 1_000_003
+"""Seed offset between the random initialisations of one measure (see :meth:`MeasureContext.init_seed`)."""
 
 
 def register_measure(
@@ -102,12 +136,15 @@ def get_measure(name: str) -> MeasureSpec:
 
 
 def parse_measures(text: str | Sequence[str]) -> list[str]:
-    """``"jacobian,ntk"`` or a list -> validated names; ``"all"`` means every registered measure."""
+    """``"jacobian,ntk"`` or a list -> validated names; ``"all"`` means every registered measure,
+    ``"default"`` the :data:`DEFAULT_MEASURES`."""
     items = [t.strip() for t in (text.split(",") if isinstance(text, str) else text) if t.strip()]
     if not items:
         raise ConfigError("give at least one measure, e.g. --measures jacobian,hessian,ntk_mixed")
     if items == ["all"]:
         return available_measures()
+    if items == ["default"]:
+        return list(DEFAULT_MEASURES)
     return [get_measure(t).name for t in items]
 
 
@@ -136,6 +173,40 @@ class MeasureContext:
         """Another fresh copy of the network prepared in ``bn`` mode (for measures needing two)."""
         return prepare_model(_fresh(self.factory, self.model, self.seed), self.x, bn)
 
+    def init_seed(self, i: int) -> int:
+        """The seed of the ``i``-th initialisation (``i = 0`` is ``seed`` itself).
+
+        Initialisation ``i`` uses ``seed + INIT_STRIDE * i``, so that the initialisations of two
+        different seeds never coincide (a test-retest comparison of seeds 0 and 1 then compares
+        disjoint sets of networks).
+        """
+        return self.seed + INIT_STRIDE * i
+
+    def init_model(self, i: int) -> nn.Module:
+        """The network of the ``i``-th random initialisation, prepared in this context's BN mode.
+
+        ``i = 0`` is :attr:`model`. Other initialisations are built by the factory (or, for a given
+        network, by re-running ``reset_parameters`` on a copy) from :meth:`init_seed`. A network
+        measured ``as-is`` (a trained one) has only the one set of weights: asking for ``i > 0``
+        is a :class:`ConfigError`.
+        """
+        if i == 0:
+            return self.model
+        if self.bn == "as-is":
+            raise ConfigError("a trained network (bn='as-is') has one set of weights; use n_init=1 for it")
+        torch.manual_seed(self.init_seed(i))
+        if self.factory is not None:
+            net = self.factory()
+        else:
+            net = copy.deepcopy(self.model)
+            for m in net.modules():
+                reset = getattr(m, "reset_parameters", None)
+                if m is not net and callable(reset):
+                    reset()
+                if isinstance(m, nn.modules.batchnorm._BatchNorm):
+                    m.reset_running_stats()
+        return prepare_model(net, self.x, self.bn)
+
 
 @torch.no_grad()
 def calibrate_bn(model: nn.Module, x: Tensor) -> nn.Module:
@@ -158,9 +229,9 @@ def prepare_model(model: nn.Module, x: Tensor, bn: BNMode) -> nn.Module:
         return calibrate_bn(model, x)
     if bn == "train":
         return model.train()
-    if bn == "eval":
+    if bn in ("eval", "as-is"):
         return model.eval()
-    raise ConfigError(f"unknown BatchNorm mode {bn!r}; choose calibrated, train or eval")
+    raise ConfigError(f"unknown BatchNorm mode {bn!r}; choose {', '.join(BN_MODES)}")
 
 
 def _fresh(factory: Callable[[], nn.Module] | None, model: nn.Module | None, seed: int) -> nn.Module:
@@ -186,6 +257,7 @@ def compute_measures(
     seed: int = 0,
     options: dict[str, dict[str, Any]] | None = None,
     timings: dict[str, float] | None = None,
+    bn: BNMode | None = None,
 ) -> dict[str, float]:
     """Compute the measures ``names`` on ``model`` and the batch ``(x, y)``.
 
@@ -200,12 +272,17 @@ def compute_measures(
         seed: seeds the network (with a factory), the random projections and the attacks.
         options: per-measure keyword options, e.g. ``{"ntk_mixed": {"beta": 0.5}}``.
         timings: if given, filled with the seconds each measure took.
+        bn: ``None`` (default): each measure's own BatchNorm mode (measures at initialisation);
+            ``"as-is"`` for a trained network (its own statistics, every measure in eval mode);
+            another mode forces that mode on every measure.
 
     Returns:
         ``{column: value}``; a measure returning several values gives ``measure.key`` columns.
         A measure that fails numerically (e.g. a singular kernel) gives ``nan``, never a crash.
     """
     chosen = parse_measures(names)
+    if bn is not None and bn not in BN_MODES:
+        raise ConfigError(f"unknown BatchNorm mode {bn!r}; choose {', '.join(BN_MODES)}")
     options = options or {}
     for key, opts in options.items():
         spec = get_measure(key)
@@ -226,11 +303,15 @@ def compute_measures(
         raise ConfigError("measures take pixels in [0, 1]; the model normalises them itself")
     cache: dict[Any, Any] = {}
     out: dict[str, float] = {}
+    prepared: dict[str, nn.Module] = {}
     for name in chosen:
         spec = get_measure(name)
+        mode = bn or spec.bn
         t0 = time.perf_counter()
-        net = prepare_model(_fresh(factory, base, seed), x, spec.bn)
-        ctx = MeasureContext(net, x, y, loss or F.cross_entropy, seed, cache, factory, spec.bn)
+        if mode not in prepared:
+            prepared[mode] = prepare_model(_fresh(factory, base, seed), x, mode)
+        net = copy.deepcopy(prepared[mode])
+        ctx = MeasureContext(net, x, y, loss or F.cross_entropy, seed, cache, factory, mode)
         torch.manual_seed(seed)
         value = spec.fn(ctx, **options.get(name, {}))
         if isinstance(value, dict):

@@ -1,10 +1,15 @@
-"""Measures over many architectures (resumable, parallel) and their correlation with benchmarks.
+"""Measures over many architectures into a CSV (``robnas measure --out FILE``), and their
+correlation with the benchmarks.
 
-:func:`run_measures` computes measures for a list of architectures on one seeded batch of a
-dataset and appends one CSV row per architecture as soon as it is finished; rerun with the same
-output file, it skips the architectures already there (resumption). Architectures run in local
-worker processes (one torch thread each). :func:`correlate_measures` joins such a table with
-benchmark metrics (Kendall tau, Spearman rho; :mod:`robnas.analysis.correlation`).
+Studies belong in the builder: a build with ``kind: measure`` (:mod:`robnas.runner.measure_job`)
+has the store's provenance, resumption, retries and Ray, and is what
+``results/measures/run_study.py`` uses. This module is the quick path for a CSV: it computes
+measures for a list of architectures on :func:`robnas.measures.measure_batch` (the same batch as
+the builder's) and appends one row per architecture as soon as it is finished; rerun with the same
+output file, it skips the architectures already there. :func:`select_archs` reads the builder's
+architecture grammar (``all`` and ``unique`` are the 6,466 isomorphism classes). Architectures run
+in local worker processes (one torch thread each). :func:`correlate_measures` joins such a table,
+or a builder store of measures, with benchmark metrics (Kendall tau, Spearman rho).
 """
 
 from __future__ import annotations
@@ -41,15 +46,13 @@ DEFAULT_TARGETS: dict[str, list[str]] = {
 
 
 def select_archs(spec: str, seed: int = 0) -> list[int]:
-    """``all`` (15,625 indices), ``unique`` (the 6,466 class representatives), ``sample:N``
-    (``N`` unique architectures drawn uniformly with ``seed``, a stratified sample over isomorphism
-    classes) or a comma-separated list of indices."""
+    """The builder's architecture grammar: ``all`` or ``unique`` (the 6,466 isomorphism-class
+    representatives, as in a build), ``sample:N`` (``N`` unique architectures drawn uniformly with
+    ``seed``) or a comma-separated list of indices (kept as given)."""
     from robnas.spaces.nb201 import sample_indices, unique_indices
 
     text = spec.strip().lower()
-    if text == "all":
-        return list(range(15625))
-    if text == "unique":
+    if text in ("all", "unique"):
         return list(unique_indices())
     if text.startswith("sample:"):
         try:
@@ -58,7 +61,7 @@ def select_archs(spec: str, seed: int = 0) -> list[int]:
             raise ConfigError(f"--archs sample:N needs an integer N, got {spec!r}") from None
         if not 1 <= n <= 6466:
             raise ConfigError(f"--archs sample:N needs 1 <= N <= 6466 unique architectures, got {n}")
-        return sorted(sample_indices(n, seed, unique=True))
+        return list(sample_indices(n, seed, unique=True))
     try:
         idx = [int(t) for t in text.split(",") if t.strip()]
     except ValueError:
@@ -85,19 +88,24 @@ class MeasureJob:
     N: int = 5
     root: str | None = None
     options: dict[str, dict[str, Any]] = field(default_factory=dict)
-
-
-_BATCH: dict[tuple, Any] = {}
+    device: str = "auto"
 
 
 def _batch(job: MeasureJob) -> tuple[Any, Any, Any]:
-    key = (job.dataset, job.batch, job.seed, job.root)
-    if key not in _BATCH:
-        from robnas.data import load_dataset
+    from robnas.measures.trained import measure_batch
 
-        ds = load_dataset(job.dataset, "train", job.root).take(job.batch, job.seed)
-        _BATCH[key] = (ds.images.float().div_(255.0), ds.labels, ds.info)
-    return _BATCH[key]
+    return measure_batch(job.dataset, job.batch, job.seed, job.root)
+
+
+def resolve_device(device: str) -> str:
+    """``auto`` -> ``cuda`` when torch sees a GPU, else ``cpu``; anything else as given."""
+    import torch
+
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise ConfigError(f"--device {device}: torch sees no GPU here; use --device cpu")
+    return device
 
 
 def measure_arch(index: int, job: MeasureJob) -> dict[str, Any]:
@@ -110,7 +118,7 @@ def measure_arch(index: int, job: MeasureJob) -> dict[str, Any]:
     from robnas.spaces.nb201 import Arch
 
     x, y, info = _batch(job)
-    device = "cuda" if torch.cuda.is_available() else "cpu"
+    device = resolve_device(job.device)
     arch = Arch.parse(index)
 
     def factory() -> torch.nn.Module:
@@ -313,13 +321,35 @@ def run_measures(
     return n
 
 
+def read_store(path: str | os.PathLike[str]) -> Any:
+    """The measures at initialisation of a builder store (``DATASET/init.COLUMN`` metrics), mean
+    over seeds, as a DataFrame indexed by architecture (uid) with one column per measure column."""
+    from robnas.runner.measure_job import INIT_PREFIX
+    from robnas.store import ResultStore
+
+    store = ResultStore(Path(path), readonly=True)
+    try:
+        q = store.query()
+    finally:
+        store.close()
+    q = q[q["metric"].str.contains("/" + INIT_PREFIX, regex=False)]
+    if q.empty:
+        raise ConfigError(f"{path} holds no measures at initialisation (build one with kind: measure)")
+    q = q.assign(column=q["metric"].str.split("/" + INIT_PREFIX, n=1, regex=False).str[1])
+    df = q.pivot_table(index="uid", columns="column", values="value", aggfunc="mean")
+    df.index.name = "index"
+    return df
+
+
 def read_table(path: str | os.PathLike[str]) -> Any:
-    """A measure CSV as a DataFrame indexed by architecture index."""
+    """A measure CSV (or a builder store, ``.sqlite``) as a DataFrame indexed by architecture."""
     import pandas as pd
 
     p = Path(path)
     if not p.exists():
         raise MissingFileError(f"measure table {p} not found; compute it with robnas measure --out {p}")
+    if p.suffix in (".sqlite", ".db"):
+        return read_store(p)
     df = pd.read_csv(p)
     if "index" not in df.columns:
         raise ConfigError(f"{p} is not a measure table (no 'index' column)")
@@ -372,3 +402,45 @@ def correlation_heatmap(tau: Any, out: str | os.PathLike[str], title: str = "") 
 
     columns = [str(c).replace(":cifar10/", "\n") for c in tau.columns]
     return heatmap(tau, out, title, label="Kendall tau", columns=columns)
+
+
+def correlation_table(
+    table: str | os.PathLike[str] | Any,
+    targets: dict[str, list[str]] | None = None,
+    root: str | os.PathLike[str] | None = None,
+    n_boot: int = 1000,
+    seed: int = 0,
+) -> Any:
+    """One row per (measure, target): ``measure, target, n, kendall_tau, tau_lo, tau_hi,
+    spearman_rho``; ``tau_lo``/``tau_hi`` are a 95% percentile bootstrap interval over
+    architectures (:func:`robnas.measures.stats.bootstrap_ci`, ``n_boot`` resamples)."""
+    import numpy as np
+    import pandas as pd
+
+    from robnas.measures.stats import bootstrap_ci, tau
+
+    tau_df, rho_df, n_df = correlate_measures(table, targets, root)
+    df = table if isinstance(table, pd.DataFrame) else read_table(table)
+    values = df[measure_columns(df)].apply(pd.to_numeric, errors="coerce")
+    idx = df.index.to_numpy(dtype=np.int64)
+    from robnas.benchmarks import get_source
+
+    rows = []
+    for target in tau_df.columns:
+        source, metric = target.split(":", 1)
+        y = np.asarray(get_source(source, root).values(metric), dtype=np.float64)[idx]
+        for m in tau_df.index:
+            x = values[m].to_numpy(dtype=np.float64)
+            lo, hi = bootstrap_ci(tau, [x, y], n_boot, seed) if n_boot > 0 else (math.nan, math.nan)
+            rows.append(
+                {
+                    "measure": m,
+                    "target": target,
+                    "n": int(n_df.loc[m, target]),
+                    "kendall_tau": float(tau_df.loc[m, target]),
+                    "tau_lo": lo,
+                    "tau_hi": hi,
+                    "spearman_rho": float(rho_df.loc[m, target]),
+                }
+            )
+    return pd.DataFrame(rows)

@@ -6,7 +6,8 @@ values named as in the benchmarks (``digits/clean``, ``digits/pgd@8``, ``digits/
 to refuse a configuration the kind cannot run (with a message for people). Kinds are looked up
 by name in :data:`JOB_KINDS` (``"name" -> "module:function"``), so worker processes and Ray
 workers can import them by path. Built in: ``train-attack`` (train with a preset, attack,
-corrupt, measure) and ``synthetic`` (fast, controllable jobs for tests and benchmarks).
+corrupt, measure), ``measure`` (measures at initialisation) and ``synthetic``
+(fast, controllable jobs for tests and benchmarks).
 
 :func:`execute` runs one job in a worker: it never raises, it returns a :class:`JobOutcome`
 with the metrics or the failure classified as ``divergence``, ``out-of-memory``, ``bad-data`` or
@@ -36,6 +37,7 @@ JOB_KINDS: Registry[Callable[..., dict[str, float]]] = Registry(
     builtin={
         "train-attack": "robnas.runner.train_attack:run",
         "synthetic": "robnas.runner.synthetic:run",
+        "measure": "robnas.runner.measure_job:run",
     },
 )
 """Job kind name -> run function, declared as ``"module:function"`` so that worker processes and

@@ -13,13 +13,16 @@ For a job (architecture, seed) under a protocol it
    limits the number of test images, ``eval: {batch_size: B}``; ``eval: {corruption_source:
    released}`` reads the corrupted images of CIFAR-10-C / CIFAR-100-C as released instead of
    generating them);
-4. computes the configured measures at initialisation (:mod:`robnas.measures`) on one batch.
+4. computes the configured measures (:mod:`robnas.measures`) on one batch
+   (:func:`robnas.measures.measure_batch`) at initialisation and again on the trained network
+   with its own BatchNorm statistics (``bn="as-is"``).
 
 Metric names follow the benchmarks: ``digits/clean``, ``digits/pgd@8``, ``digits/autoattack@8``,
 ``digits/worst@8``, ``digits/masking-huge_eps``, ``digits/fog#3``, ``digits/pgd-k20@8`` (an attack
 with settings from the configuration, see :class:`robnas.runner.config.AttackPlan`),
 ``digits/params``, ``digits/flops``, ``digits/train-seconds``, ``digits/train-accuracy``,
-``digits/<measure>``.
+``digits/init.<measure>`` (at initialisation) and ``digits/<measure>`` (trained network); see
+:mod:`robnas.runner.measure_job`.
 """
 
 from __future__ import annotations
@@ -183,17 +186,13 @@ def run(job: Job, device: str) -> dict[str, float]:
     out[prefix + "flops"] = float(count_flops(model, input_size=(info.channels, *info.image_size)))
 
     if spec.get("measures"):
-        from robnas.measures import compute_measures
+        from robnas.measures import compute_measures, measure_batch
+        from robnas.runner.measure_job import init_metric
 
-        n = int(ev.get("measure_batch", 64))
-        g = torch.Generator().manual_seed(job.seed)
-        idx = torch.randperm(len(test_ds), generator=g)[:n]
-        x = torch.as_tensor(test_ds.images[idx.numpy()]).float().div(255).to(device)
-        y = torch.as_tensor(test_ds.labels[idx.numpy()]).long().to(device)
-        values = compute_measures(list(spec["measures"]), make, x, y, seed=job.seed)
-        # sizes come from robnas.models (count_params, count_flops): a measure of the same name
-        # (the zero-cost "params" and "flops" proxies) does not overwrite them
-        out.update({prefix + k: float(v) for k, v in values.items() if prefix + k not in out})
+        mx, my, _ = measure_batch(ds_name, int(ev.get("measure_batch", 64)), job.seed, root)
+        mx, my = mx.to(device), my.to(device)
+        values = compute_measures(list(spec["measures"]), make, mx, my, seed=job.seed)
+        out.update({init_metric(ds_name, k): float(v) for k, v in values.items()})
         torch.manual_seed(job.seed)
         model = make().to(device)
 
@@ -204,6 +203,14 @@ def run(job: Job, device: str) -> dict[str, float]:
         out[prefix + "train-accuracy"] = float(history.final.train_acc)
 
     model.eval()
+    if spec.get("measures"):
+        from robnas.measures import measure_trained
+
+        trained = measure_trained(list(spec["measures"]), model, mx, my, seed=job.seed)
+        # sizes come from robnas.models (count_params, count_flops): a measure of the same name
+        # (the zero-cost "params" and "flops" proxies) does not overwrite them
+        out.update({prefix + k: float(v) for k, v in trained.items() if prefix + k not in out})
+        model.eval()
     from robnas.attacks import canonical_attack_name
     from robnas.attacks.evaluate import eps_label
     from robnas.runner.config import attack_plans

@@ -1,0 +1,98 @@
+"""The ``measure`` job kind: architecture measures at initialisation, as builder jobs.
+
+A build with ``kind: measure`` computes measures for every architecture and seed of the
+configuration, so a measure study gets the store's provenance, resumption, retries and Ray like
+any build. For a job (architecture ``uid``, ``seed``):
+
+1. the batch is :func:`robnas.measures.measure_batch` (``eval: {measure_batch: 64}`` images of
+   the dataset's train split, stratified, drawn with the job's seed);
+2. the network is the NAS-Bench-201 network at the benchmarks' size unless ``model: {C, N}``
+   says otherwise (default ``C=16, N=5``), initialised from the seed;
+3. the measures are ``measures:`` (names, ``default`` or ``all``; default:
+   :data:`robnas.measures.DEFAULT_MEASURES`) with their defaults (for the NTK family, Wu et al.'s
+   protocol: PGD-7 at 8/255, ``beta = 1``, three initialisations).
+
+Metric names: ``DATASET/init.MEASURE`` (``cifar10/init.jacobian``, ``cifar10/init.ntk_adv.lmin``)
+for values at initialisation; the ``train-attack`` kind stores the same measures of the *trained*
+network as ``DATASET/MEASURE`` (``cifar10/jacobian``). ``@`` is kept for epsilons
+(``cifar10/pgd@8``), so "at initialisation" is the ``init.`` prefix. The job also stores
+``DATASET/params`` (parameter count) and ``DATASET/measure-seconds``.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from robnas.errors import ConfigError
+from robnas.runner.jobs import Job
+
+INIT_PREFIX = "init."
+EVAL_KEYS = ("measure_batch",)
+DEFAULT_SIZE = {"C": 16, "N": 5}
+
+
+def init_metric(dataset: str, column: str) -> str:
+    """The metric name of a measure column taken at initialisation: ``DATASET/init.COLUMN``."""
+    return f"{dataset}/{INIT_PREFIX}{column}"
+
+
+def trained_metric(dataset: str, column: str) -> str:
+    """The metric name of a measure column taken on the trained network: ``DATASET/COLUMN``."""
+    return f"{dataset}/{column}"
+
+
+def _names(config_measures: Any) -> list[str]:
+    from robnas.measures import DEFAULT_MEASURES, parse_measures
+
+    items = list(config_measures or ())
+    return parse_measures(items) if items else list(DEFAULT_MEASURES)
+
+
+def check(config: Any) -> None:
+    """Refuse, before any job runs, a configuration this kind cannot run."""
+    from robnas.data import available_datasets
+
+    if config.dataset not in available_datasets():
+        raise ConfigError(
+            f"build config: dataset: unknown dataset {config.dataset!r}; "
+            f"datasets: {', '.join(available_datasets())}"
+        )
+    if config.attacks or config.corruptions:
+        raise ConfigError(
+            "build config: a measure build takes no attacks or corruptions (nothing is trained); "
+            "use kind: train-attack, whose measures are taken at initialisation and after training"
+        )
+    unknown = sorted(set(config.eval) - set(EVAL_KEYS))
+    if unknown:
+        raise ConfigError(
+            f"build config: eval: unknown setting(s) {unknown}; settings: {', '.join(EVAL_KEYS)}"
+        )
+    n = config.eval.get("measure_batch", 64)
+    if isinstance(n, bool) or not isinstance(n, int) or n < 2:
+        raise ConfigError(f"build config: eval: measure_batch must be an integer >= 2, got {n!r}")
+    _names(config.measures)
+
+
+def run(job: Job, device: str) -> dict[str, float]:
+    """Measure one architecture at initialisation with one seed; returns metric values."""
+    import torch
+
+    from robnas.measures import compute_measures, measure_batch
+    from robnas.models import build_network, count_params
+
+    spec = job.spec
+    size = {**DEFAULT_SIZE, **(spec.get("model") or {})}
+    n = int((spec.get("eval") or {}).get("measure_batch", 64))
+    x, y, info = measure_batch(job.dataset, n, job.seed, spec.get("root"))
+
+    def make() -> torch.nn.Module:
+        return build_network(job.uid, C=size["C"], N=size["N"], **info.model_kwargs()).to(device)
+
+    t0 = time.perf_counter()
+    values = compute_measures(_names(spec.get("measures")), make, x, y, seed=job.seed)
+    out = {init_metric(job.dataset, k): float(v) for k, v in values.items()}
+    torch.manual_seed(job.seed)
+    out[f"{job.dataset}/params"] = float(count_params(make()))
+    out[f"{job.dataset}/measure-seconds"] = time.perf_counter() - t0
+    return out
