@@ -24,6 +24,7 @@ from robnas.measures.hessian import hessian_top_eigenvalue
 from robnas.measures.ntk import gram_matrix, ntk_adv, ntk_mixed, ntk_mixed_robust
 from robnas.measures.registry import INIT_STRIDE, MeasureContext, calibrate_bn
 from robnas.models import build_network
+from robnas.training.checkpoint import save_checkpoint as seal
 from robnas.training.loop import FORMAT, network_config
 
 ARCH = "|nor_conv_3x3~0|+|nor_conv_3x3~0|avg_pool_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_1x1~2|"
@@ -63,9 +64,7 @@ def trained_net() -> nn.Module:
 
 
 def save_checkpoint(net: nn.Module, path) -> None:
-    torch.save(
-        {"format": FORMAT, "model": net.state_dict(), "network": network_config(net), "epoch": 1}, path
-    )
+    seal({"format": FORMAT, "model": net.state_dict(), "network": network_config(net), "epoch": 1}, path)
 
 
 def test_trained_checkpoint_jacobian_equals_direct_computation_with_its_own_statistics(tmp_path) -> None:
@@ -107,7 +106,7 @@ def test_checkpoints_load_only_plain_data(tmp_path) -> None:
             return (print, ("executed",))
 
     torch.save({"format": FORMAT, "payload": Evil()}, tmp_path / "checkpoint.pt")
-    with pytest.raises(DataError, match="not a readable robnas checkpoint"):
+    with pytest.raises(DataError, match="nothing in it was run"):
         load_trained(tmp_path)
     with pytest.raises(DataError, match="no checkpoint"):
         load_trained(tmp_path / "missing")

@@ -130,7 +130,7 @@ def test_unknown_options_are_config_errors_everywhere():
     with pytest.raises(ConfigError, match="the pgd attack has no option stepz; its options are .*steps"):
         get_attack("PGD", eps=8 / 255, stepz=3)
     with pytest.raises(
-        ConfigError, match="measure hessian has no option iters; its options are max_iter, tol"
+        ConfigError, match="measure hessian has no option iters; its options are method, max_iter, tol"
     ):
         compute_measures(
             ["params"],
