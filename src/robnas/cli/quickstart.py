@@ -32,8 +32,8 @@ def quickstart(
     cells: int = typer.Option(None, "--N", min=1, help="Cells per stage (default 1)."),
     measures: str = typer.Option(
         None,
-        help="Comma-separated measures at initialisation ('' for none; default: jacobian, "
-        "jacobian_top, ntk, ntk_mixed, naswot, synflow, snip).",
+        help="Comma-separated measures, taken at initialisation and after training ('' for none; "
+        "default: jacobian, jacobian_top, ntk, ntk_mixed, naswot, synflow, snip).",
     ),
     device: str = device_option(),
     out: Path = typer.Option(Path("quickstart-out"), help="Folder for the results store and the report."),
@@ -71,8 +71,8 @@ def quickstart(
         f"C={mdl['C']}, N={mdl['N']}, {tr['epochs']} epochs of standard training; "
         f"FGSM/PGD at {', '.join(map(format_epsilon, config['attacks']['pgd']))} (x 1/255), "
         f"APGD-CE at {format_epsilon(config['attacks']['apgd-ce'][-1], unit=True)}, "
-        f"4 corruptions, {len(names)} measures at initialisation. Interrupt at any time; "
-        "run again to resume."
+        f"4 corruptions, {len(names)} measures (at initialisation and after training). "
+        "Interrupt at any time; run again to resume."
     )
     report = build(
         config, executor="local", workers=workers, progress=True, console=console, retry_failed=retry_failed
@@ -124,7 +124,7 @@ def quickstart(
                 (m, *(_tau(wide.loc[m, t]) for t in targets))
                 for m in wide[key].abs().sort_values(ascending=False).index
             ],
-            title="How well do measures at initialisation rank robustness? (Kendall tau)",
+            title="How well do the measures rank robustness? (Kendall tau; init.X: at initialisation)",
             plain=plain,
             justify=dict.fromkeys(targets, "right"),
             console=console,
