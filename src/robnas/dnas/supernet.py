@@ -184,7 +184,56 @@ class NB201SearchCell(nn.Module):
         return total
 
 
-class NB201Supernet(NB201Network):
+class _SizeTerms(nn.Module):
+    """Size terms shared by both supernets: expected multiply-accumulates, and the parameter
+    count at uniform alpha and its range over derived networks, cached on first use. The
+    supernet supplies ``arch_weights``, ``arch_parameters``, ``expected_params`` and
+    ``_compute_range``."""
+
+    _param_range: tuple[float, float] | None = None
+    _uniform_params: float | None = None
+
+    def arch_weights(self) -> list[Tensor]:
+        raise NotImplementedError
+
+    def arch_parameters(self) -> list[nn.Parameter]:
+        raise NotImplementedError
+
+    def expected_params(self, weights: list[Tensor] | None = None) -> Tensor:
+        raise NotImplementedError
+
+    def _compute_range(self) -> tuple[float, float]:
+        raise NotImplementedError
+
+    def expected_macs(self, weights: list[Tensor] | None = None) -> Tensor:
+        """Expected multiply-accumulates per image of the cells' operations under ``weights``
+        (default ``softmax(alpha)``), differentiable in alpha (after one forward pass)."""
+        ws = self.arch_weights() if weights is None else weights
+        total = ws[0].new_zeros(())
+        for m in self.modules():
+            if isinstance(m, NB201SearchCell | DARTSSearchCell):
+                w = ws[1] if isinstance(m, DARTSSearchCell) and m.reduction else ws[0]
+                edges = m.edges.values() if isinstance(m.edges, nn.ModuleDict) else m.edges
+                for k, e in enumerate(edges):
+                    total = total + e.expected_macs(w[k])  # type: ignore[operator]
+        return total
+
+    def uniform_params(self) -> float:
+        """Expected parameter count at uniform alpha (cached)."""
+        if self._uniform_params is None:
+            with torch.no_grad():
+                self._uniform_params = float(self.expected_params(_uniform(self.arch_parameters())))
+        return self._uniform_params
+
+    def param_range(self) -> tuple[float, float]:
+        """Smallest and largest parameter count over all derived networks (cached)."""
+        if self._param_range is None:
+            with torch.no_grad():
+                self._param_range = self._compute_range()
+        return self._param_range
+
+
+class NB201Supernet(_SizeTerms, NB201Network):
     """The NAS-Bench-201 network with :class:`NB201SearchCell` s (see the module docstring).
 
     :class:`~robnas.models.NB201Network` (stem, residual blocks, classifier) whose cell factory
@@ -238,33 +287,6 @@ class NB201Supernet(NB201Network):
         fixed += _count(self.stem) + _count(self.lastact) + _count(self.classifier)
         cells = [m for m in self.cells if isinstance(m, NB201SearchCell)]
         return fixed + sum((c.expected_params(w) for c in cells), w.new_zeros(()))
-
-    def expected_macs(self, weights: list[Tensor] | None = None) -> Tensor:
-        """Expected multiply-accumulates per image of the cells' operations under ``weights``
-        (default ``softmax(alpha)``), differentiable in alpha (after one forward pass)."""
-        ws = self.arch_weights() if weights is None else weights
-        total = ws[0].new_zeros(())
-        for m in self.modules():
-            if isinstance(m, NB201SearchCell | DARTSSearchCell):
-                w = ws[1] if isinstance(m, DARTSSearchCell) and m.reduction else ws[0]
-                edges = m.edges.values() if isinstance(m.edges, nn.ModuleDict) else m.edges
-                for k, e in enumerate(edges):
-                    total = total + e.expected_macs(w[k])  # type: ignore[operator]
-        return total
-
-    def uniform_params(self) -> float:
-        """Expected parameter count at uniform alpha (cached)."""
-        if self._uniform_params is None:
-            with torch.no_grad():
-                self._uniform_params = float(self.expected_params(_uniform(self.arch_parameters())))
-        return self._uniform_params
-
-    def param_range(self) -> tuple[float, float]:
-        """Smallest and largest parameter count over all derived networks (cached)."""
-        if self._param_range is None:
-            with torch.no_grad():
-                self._param_range = self._compute_range()
-        return self._param_range
 
     def _compute_range(self) -> tuple[float, float]:
         lo = self.expected_params([F.one_hot(torch.zeros(len(EDGES), dtype=torch.long), len(OPS)).float()])
@@ -360,7 +382,7 @@ def _affine_count(module: nn.Module) -> int:
     return n
 
 
-class DARTSSupernet(DARTSMacro):
+class DARTSSupernet(_SizeTerms, DARTSMacro):
     """DARTS' search network (``Network`` of the DARTS code) with ``N`` normal cells per stage.
 
     Layout (:class:`robnas.models.darts.DARTSMacro` with :class:`DARTSSearchCell` s):
@@ -419,33 +441,6 @@ class DARTSSupernet(DARTSMacro):
         for c in self.cells:
             total = total + c.expected_params(w_reduce if c.reduction else w_normal)  # type: ignore[operator]
         return fixed + total
-
-    def expected_macs(self, weights: list[Tensor] | None = None) -> Tensor:
-        """Expected multiply-accumulates per image of the cells' operations under ``weights``
-        (default ``softmax(alpha)``), differentiable in alpha (after one forward pass)."""
-        ws = self.arch_weights() if weights is None else weights
-        total = ws[0].new_zeros(())
-        for m in self.modules():
-            if isinstance(m, NB201SearchCell | DARTSSearchCell):
-                w = ws[1] if isinstance(m, DARTSSearchCell) and m.reduction else ws[0]
-                edges = m.edges.values() if isinstance(m.edges, nn.ModuleDict) else m.edges
-                for k, e in enumerate(edges):
-                    total = total + e.expected_macs(w[k])  # type: ignore[operator]
-        return total
-
-    def uniform_params(self) -> float:
-        """Expected parameter count at uniform alpha (cached)."""
-        if self._uniform_params is None:
-            with torch.no_grad():
-                self._uniform_params = float(self.expected_params(_uniform(self.arch_parameters())))
-        return self._uniform_params
-
-    def param_range(self) -> tuple[float, float]:
-        """Smallest and largest parameter count over all derived networks (cached)."""
-        if self._param_range is None:
-            with torch.no_grad():
-                self._param_range = self._compute_range()
-        return self._param_range
 
     def _compute_range(self) -> tuple[float, float]:
         def at(pick: Callable[[Tensor], Tensor]) -> float:
