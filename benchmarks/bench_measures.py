@@ -34,6 +34,7 @@ from robnas.measures import DEFAULT_MEASURES, calibrate_bn, compute_measures, me
 from robnas.measures.hessian import gauss_newton_top_eigenvalue, hessian_top_eigenvalue
 from robnas.measures.jacobian import input_jacobian
 from robnas.measures.ntk import gram_matrix, kernel_scores, per_sample_grads
+from robnas.measures.registry import CORE_MEASURES
 from robnas.models import build_network
 from robnas.spaces.nb201 import sample_indices
 
@@ -146,18 +147,7 @@ def main() -> None:
         )
 
     if 3 not in args.skip:
-        names = [
-            "params",
-            "flops",
-            "synflow",
-            "snip",
-            "grad_norm",
-            "jacov",
-            "naswot",
-            "jacobian",
-            "jacobian_top",
-            "hessian",
-        ]
+        names = list(CORE_MEASURES)
         print(
             "\n3. Registry: one call (shared preparation and Jacobian) vs one call per measure "
             f"({len(names)} measures)"

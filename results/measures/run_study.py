@@ -24,21 +24,9 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-PARTS = {
-    "core": [
-        "params",
-        "flops",
-        "synflow",
-        "snip",
-        "grad_norm",
-        "jacov",
-        "naswot",
-        "jacobian",
-        "jacobian_top",
-        "hessian",
-    ],
-    "ntk": ["ntk_adv", "ntk_mixed_robust", "ntk_cross", "ntk"],
-}
+from robnas.measures.registry import CORE_MEASURES, NTK_MEASURES
+
+PARTS = {"core": list(CORE_MEASURES), "ntk": list(NTK_MEASURES)}
 HERE = Path(__file__).resolve().parent
 
 

@@ -76,7 +76,7 @@ MEASURES: Registry[MeasureSpec] = Registry(
 )
 """The measure registry: name -> :class:`MeasureSpec` (built-ins imported on first use)."""
 
-DEFAULT_MEASURES: tuple[str, ...] = (
+CORE_MEASURES: tuple[str, ...] = (
     "params",
     "flops",
     "synflow",
@@ -87,11 +87,13 @@ DEFAULT_MEASURES: tuple[str, ...] = (
     "jacobian",
     "jacobian_top",
     "hessian",
-    "ntk_adv",
-    "ntk_mixed_robust",
-    "ntk_cross",
-    "ntk",
 )
+"""The default measures other than the NTK family (one batch, one initialisation each)."""
+
+NTK_MEASURES: tuple[str, ...] = ("ntk_adv", "ntk_mixed_robust", "ntk_cross", "ntk")
+"""The default NTK scores, under Wu et al.'s protocol (the costly part of the default set)."""
+
+DEFAULT_MEASURES: tuple[str, ...] = CORE_MEASURES + NTK_MEASURES
 """The default measure set of ``robnas measure`` and of the ``measure`` job kind.
 
 Left out: ``jacobian_proj`` (an estimate of ``jacobian``, which is exact here), ``ntk_mixed``
