@@ -6,8 +6,8 @@
   NumPy scalars and arrays, pandas objects, paths, sets and dataclasses become plain JSON.
 * :func:`table`: a rich table whose columns never wrap a token (an architecture string stays on
   one line), or, with ``--plain``, tab-separated lines that other tools can read.
-* :func:`auto_device`: ``--device auto`` (the default of every command) -> ``cuda`` when torch
-  sees a GPU, else ``cpu``.
+* :func:`device_option`: ``--device`` with ``auto`` as the default of every command; commands
+  resolve and check it with :func:`robnas.checks.check_device`.
 
 Choice: a fixed number of significant digits would either keep float32 noise (8 digits print
 ``float32(0.7)`` as ``0.69999999``) or cut exact float64 values (6 digits turn 155.584192 MFLOPs
@@ -177,13 +177,3 @@ def print_wide(renderable: Any, console: Any = None) -> None:
             no_color=console.no_color,
         )
     console.print(renderable, crop=False)
-
-
-def auto_device(device: str) -> str:
-    """``auto`` -> ``cuda`` when torch sees a GPU, else ``cpu``; any other value as given."""
-    d = str(device).strip().lower()
-    if d != "auto":
-        return str(device).strip()
-    import torch
-
-    return "cuda" if torch.cuda.is_available() else "cpu"

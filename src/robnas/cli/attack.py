@@ -11,7 +11,7 @@ from pathlib import Path
 
 import typer
 
-from robnas.cli._output import auto_device, device_option, echo_json, json_option
+from robnas.cli._output import device_option, echo_json, json_option
 from robnas.errors import ConfigError
 
 
@@ -135,7 +135,6 @@ def attack(
     """Accuracy per attack and epsilon (worst case over attacks too), and per corruption and severity."""
     from robnas.attacks import canonical_attack_name, evaluate_corruptions, evaluate_robustness
 
-    device = auto_device(device)
     eps_list = parse_eps(eps)
     names = [canonical_attack_name(a) for a in attacks.split(",") if a.strip()]
     if len(set(names)) != len(names):

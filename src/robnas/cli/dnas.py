@@ -9,7 +9,7 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeRemainingColumn
 
-from robnas.cli._output import auto_device, device_option, echo_json, json_option, plain_option, table
+from robnas.cli._output import device_option, echo_json, json_option, plain_option, table
 from robnas.errors import ConfigError
 from robnas.progress import make_progress
 
@@ -191,7 +191,7 @@ def eval_cmd(
             attacks=tuple(a.strip() for a in attacks.split(",") if a.strip()),
             drop_path=drop_path,
             seed=seed,
-            device=auto_device(device),
+            device=device,
             root=root,
             out_dir=out_dir,
         )

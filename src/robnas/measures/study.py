@@ -98,14 +98,11 @@ def _batch(job: MeasureJob) -> tuple[Any, Any, Any]:
 
 
 def resolve_device(device: str) -> str:
-    """``auto`` -> ``cuda`` when torch sees a GPU, else ``cpu``; anything else as given."""
-    import torch
+    """The torch device for ``--device`` (:func:`robnas.checks.check_device`: ``auto`` -> ``cuda``
+    when torch sees a GPU, else ``cpu``; a device that is not there is a ConfigError)."""
+    from robnas.checks import check_device
 
-    if device == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise ConfigError(f"--device {device}: torch sees no GPU here; use --device cpu")
-    return device
+    return check_device(device)
 
 
 def measure_arch(index: int, job: MeasureJob) -> dict[str, Any]:
