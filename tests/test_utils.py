@@ -1,4 +1,4 @@
-"""robnas.utils: the one atomic writer, the one epsilon formatter, reading user JSON."""
+"""robnas.utils (the one atomic writer, reading user JSON) and the one epsilon formatter (robnas.units)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,8 @@ import json
 import pytest
 
 from robnas.errors import DataError, MissingFileError
-from robnas.utils import atomic_write, atomic_write_json, format_eps, read_json
+from robnas.units import format_epsilon
+from robnas.utils import atomic_write, atomic_write_json, read_json
 
 
 @pytest.mark.parametrize(
@@ -15,8 +16,8 @@ from robnas.utils import atomic_write, atomic_write_json, format_eps, read_json
     [(8, False, "8"), (8.0, False, "8"), (0.5, False, "0.5"), (0.1, False, "0.1"), (8 / 255, True, "8"),
      (0.5 / 255, True, "0.5"), (0.1 / 255, True, "0.1"), (2.5 / 255, True, "2.5"), (0, True, "0")],
 )  # fmt: skip
-def test_format_eps(eps, pixels, text):
-    assert format_eps(eps, pixels=pixels) == text
+def test_format_epsilon(eps, pixels, text):
+    assert format_epsilon(eps, pixels=pixels) == text
 
 
 def test_atomic_write_replaces_whole_files_and_leaves_nothing_on_failure(tmp_path):

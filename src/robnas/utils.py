@@ -1,4 +1,5 @@
-"""Small helpers used across packages: atomic file writes, epsilon labels, reading user JSON.
+"""Small helpers used across packages: atomic file writes and reading user JSON (epsilon labels:
+:func:`robnas.units.format_epsilon`).
 
 Kept free of torch, NumPy and pandas so that any package may import it.
 """
@@ -65,6 +66,4 @@ def read_json(path: PathLike, what: str = "file") -> Any:
         ) from None
 
 
-from robnas.units import format_epsilon as format_eps  # noqa: E402 - the one formatter (robnas.units)
-
-__all__ = ["atomic_write", "atomic_write_json", "format_eps", "read_json"]
+__all__ = ["atomic_write", "atomic_write_json", "read_json"]
