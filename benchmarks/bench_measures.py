@@ -17,6 +17,8 @@ same network and batch, same thread count), with the agreement of the two.
 5. The default measure set (:data:`robnas.measures.DEFAULT_MEASURES`) at the defaults: seconds
    per architecture and per measure (goal: <= 10 s per C=16, N=5 architecture).
 
+6. NTK kernels under Wu et al.'s protocol: channels-last memory layout (default) against
+   contiguous, same values (relative difference of the minimum eigenvalue, tau across architectures).
 Usage: ``python benchmarks/bench_measures.py [--C 16 --N 5 --batch 64 --archs 4 --threads 1]``;
 ``--skip`` takes section numbers to leave out.
 """
@@ -33,8 +35,8 @@ from scipy import stats
 from robnas.measures import DEFAULT_MEASURES, calibrate_bn, compute_measures, measure_batch
 from robnas.measures.hessian import gauss_newton_top_eigenvalue, hessian_top_eigenvalue
 from robnas.measures.jacobian import input_jacobian
-from robnas.measures.ntk import gram_matrix, kernel_scores, per_sample_grads
-from robnas.measures.registry import CORE_MEASURES
+from robnas.measures.ntk import gram_matrix, kernel_scores, ntk_kernels, per_sample_grads
+from robnas.measures.registry import CORE_MEASURES, MeasureContext
 from robnas.models import build_network
 from robnas.spaces.nb201 import sample_indices
 
@@ -181,6 +183,30 @@ def main() -> None:
             s_full.append(kernel_scores(gram_matrix(net8, small, "full"))["lmin"])
         print(f"  tau(sum, trace) at batch {args.batch}: {_tau(s_sum, s_trace):.3f}")
         print(f"  tau(sum, full eNTK) at batch 8: {_tau(s_sum8, s_full):.3f}  ({len(archs)} architectures)")
+
+    if 6 not in args.skip:
+        print("\n6. NTK kernels under Wu et al.'s protocol (one init: two PGD-7 batches, a kernel of 3B)")
+        print("   channels-last layout (default) vs contiguous")
+        ratios, rel = [], []
+        s_cl: list[float] = []
+        s_co: list[float] = []
+        for idx in archs:
+            times = {}
+            for layout in ("contiguous", "channels_last"):
+                net = calibrate_bn(net_of(idx), x).eval()
+                ctx = MeasureContext(net, x, y, torch.nn.functional.cross_entropy)
+                t, ks = _time(lambda ctx=ctx, layout=layout: ntk_kernels(ctx, n_init=1, layout=layout))
+                times[layout] = t
+                lmin = kernel_scores(ks[0]["11"])["lmin"]
+                (s_cl if layout == "channels_last" else s_co).append(lmin)
+            ratios.append(times["contiguous"] / times["channels_last"])
+            rel.append(abs(s_cl[-1] - s_co[-1]) / max(abs(s_co[-1]), 1e-30))
+            print(
+                f"  arch {idx:>5}  contiguous {times['contiguous']:6.2f}s  channels-last "
+                f"{times['channels_last']:6.2f}s ({ratios[-1]:4.2f}x)  rel. diff of K~ lmin {rel[-1]:.1e}"
+            )
+        tau = _tau(s_cl, s_co)
+        print(f"  median speed-up {statistics.median(ratios):.2f}x; tau(layouts) of K~ lmin {tau:.3f}")
 
     if 5 not in args.skip:
         print(f"\n5. The default measure set per architecture ({len(DEFAULT_MEASURES)} measures, defaults)")

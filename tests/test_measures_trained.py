@@ -170,6 +170,24 @@ def test_ntk_scores_are_means_over_disjoint_initialisations() -> None:
         compute_measures(["ntk"], factory, x, y, options={"ntk": {"n_init": 0}})
 
 
+def test_ntk_kernels_same_in_both_memory_layouts() -> None:
+    from robnas.measures.ntk import ntk_kernels
+
+    x, y = batch()
+    blocks = {}
+    for layout in ("channels_last", "contiguous"):
+        torch.manual_seed(0)
+        net = calibrate_bn(tiny(), x)
+        ctx = MeasureContext(net, x, y, nn.functional.cross_entropy, seed=0)
+        blocks[layout] = ntk_kernels(ctx, n_init=1, layout=layout)[0]
+    for key, k in blocks["contiguous"].items():
+        assert torch.allclose(blocks["channels_last"][key], k, rtol=1e-4, atol=1e-6 * float(k.abs().max())), (
+            key
+        )
+    with pytest.raises(ConfigError, match="memory layout"):
+        ntk_kernels(ctx, n_init=1, layout="nhwc")
+
+
 # ------------------------------------------------------------------ Hessian
 
 
