@@ -16,9 +16,9 @@ same network and batch, same thread count), with the agreement of the two.
    (per-logit) and, on a small batch, ``full`` eNTK minimum eigenvalues.
 5. The default measure set (:data:`robnas.measures.DEFAULT_MEASURES`) at the defaults: seconds
    per architecture and per measure (goal: <= 10 s per C=16, N=5 architecture).
-
 6. NTK kernels under Wu et al.'s protocol: channels-last memory layout (default) against
    contiguous, same values (relative difference of the minimum eigenvalue, tau across architectures).
+
 Usage: ``python benchmarks/bench_measures.py [--C 16 --N 5 --batch 64 --archs 4 --threads 1]``;
 ``--skip`` takes section numbers to leave out.
 """

@@ -7,11 +7,17 @@ One step takes a training batch and a validation batch:
    ``L_up = sum_k c_k L_k`` over the method's upper objectives (coefficients from
    :meth:`~robnas.dnas.methods.SearchMethod.combine`, e.g. MGDA weights). ``order="first"`` uses
    the gradient at the current weights. ``order="second"`` is DARTS' unrolled gradient: with the
-   virtual step ``w' = w - xi (grad_w L_low(w, alpha) + wd w)`` (``xi`` = the current weight
-   learning rate, momentum left out as in the paper's equation 7),
+   virtual step ``w' = w - xi (mu m + grad_w L_low(w, alpha) + wd w)`` (``xi`` = the current
+   weight learning rate; ``mu m`` the optimiser's momentum term, as DARTS' code
+   ``_compute_unrolled_model`` has it, although the paper's equation 7 leaves it out),
    ``grad_alpha L_up(w', alpha) - xi * (grad_alpha L_low(w+) - grad_alpha L_low(w-)) / (2 r)``
    where ``w+- = w +- r grad_w' L_up(w', alpha)`` and ``r = 0.01 / ||grad_w' L_up||``
    (finite-difference Hessian-vector product, their equation 8);
+   During the first ``warmup_epochs`` epochs (default 0, as the papers) there is no
+   architecture step: the weights train at fixed (uniform) alpha first, as PC-DARTS (Xu et al.,
+   ICLR 2020) warms up for 15 epochs, so that the early alpha-gradients do not come from
+   untrained convolutions. A scaled-down search, whose alphas move for a few dozen steps only,
+   needs it most (see ``results/dnas/op_preference.py``);
 2. **weight step** on the training batch: SGD (momentum 0.9, weight decay 3e-4, cosine learning
    rate 0.025 -> 0.001, gradient clipping at 5) on the method's lower loss.
 
@@ -82,6 +88,7 @@ class SearchConfig:
     a_lr: float = 3e-4
     a_wd: float = 1e-3
     exclude_none: bool = False
+    warmup_epochs: int = 0
     max_steps: int | None = None
     method_options: dict[str, Any] = field(default_factory=dict)
     device: str = "cpu"
@@ -97,6 +104,10 @@ class SearchConfig:
         for name in ("epochs", "C", "batch_size"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be at least 1, got {getattr(self, name)}")
+        if not 0 <= self.warmup_epochs < self.epochs:
+            raise ConfigError(
+                f"warmup_epochs must be at least 0 and below epochs ({self.epochs}), got {self.warmup_epochs}"
+            )
         if self.N < 1:
             raise ConfigError(f"N (cells per stage) must be at least 1, got {self.N}")
         if self.n_train is not None and self.n_train < 4:
@@ -110,6 +121,8 @@ class SearchConfig:
         d = asdict(self)
         d.pop("device")
         d.pop("root")
+        if not d["warmup_epochs"]:  # runs made before the option existed resume unchanged
+            d.pop("warmup_epochs")
         d["method_options"] = {
             k: (list(v) if isinstance(v, tuple) else v) for k, v in d["method_options"].items()
         }
@@ -376,24 +389,27 @@ def search(
             for group in w_opt.param_groups:
                 group["lr"] = lr
             seed = _step_seed(config, global_step)
-            # 1. architecture step
-            g_alpha, record = architecture_step(
-                model,
-                method,
-                (xt, yt),
-                (xv, yv),
-                order=config.order,
-                xi=lr,
-                wd=config.w_wd,
-                seed=seed,
-                w_opt=w_opt,
-                hessian=config.hessian,
-            )
-            _check(torch.tensor(record["upper"]), "upper-level loss", epoch, step)
-            for a, g in zip(alphas, g_alpha, strict=True):
-                a.grad = g.detach()
-            a_opt.step()
-            a_opt.zero_grad(set_to_none=True)
+            # 1. architecture step (none while the weights warm up)
+            if epoch < config.warmup_epochs:
+                record: dict[str, float] = {"warmup": 1.0}
+            else:
+                g_alpha, record = architecture_step(
+                    model,
+                    method,
+                    (xt, yt),
+                    (xv, yv),
+                    order=config.order,
+                    xi=lr,
+                    wd=config.w_wd,
+                    seed=seed,
+                    w_opt=w_opt,
+                    hessian=config.hessian,
+                )
+                _check(torch.tensor(record["upper"]), "upper-level loss", epoch, step)
+                for a, g in zip(alphas, g_alpha, strict=True):
+                    a.grad = g.detach()
+                a_opt.step()
+                a_opt.zero_grad(set_to_none=True)
             # 2. weight step
             model.train()
             loss = method.lower_loss(model, xt, yt, seed)
