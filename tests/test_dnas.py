@@ -123,6 +123,51 @@ def test_derive_darts_top2_excluding_none() -> None:
     assert net(torch.rand(2, 3, 16, 16)).shape == (2, 10)
 
 
+AUX_GENOTYPE = (
+    "Genotype(normal=[('sep_conv_3x3', 0), ('skip_connect', 1), ('max_pool_3x3', 0), ('dil_conv_3x3', 2), "
+    "('avg_pool_3x3', 1), ('sep_conv_5x5', 3), ('dil_conv_5x5', 2), ('skip_connect', 4)], "
+    "normal_concat=[2, 3, 4, 5], reduce=[('max_pool_3x3', 0), ('skip_connect', 1), ('sep_conv_3x3', 0), "
+    "('avg_pool_3x3', 2), ('dil_conv_3x3', 1), ('max_pool_3x3', 3), ('skip_connect', 4), ('sep_conv_5x5', 0)], "
+    "reduce_concat=[2, 3, 4, 5])"
+)
+
+
+@pytest.mark.usefixtures("one_thread")
+@pytest.mark.parametrize("hw", [32, 8])  # 32: DARTS' 8x8 map at the head; 8: a 2x2 map (adaptive pooling)
+def test_darts_auxiliary_head_in_training_only_and_not_counted(hw: int) -> None:
+    import copy
+
+    from robnas.models import AuxiliaryHead, count_flops
+
+    g = Genotype.parse(AUX_GENOTYPE)
+    torch.manual_seed(0)
+    plain = DARTSNetwork(g, C=2, layers=5, num_classes=7)
+    net = DARTSNetwork(g, C=2, layers=5, num_classes=7, auxiliary=True)
+    assert plain.auxiliary_head is None and not any(isinstance(m, AuxiliaryHead) for m in plain.modules())
+    assert isinstance(net.auxiliary_head, AuxiliaryHead) and net.auxiliary_position == 2 * 5 // 3
+    x = torch.rand(3, 3, hw, hw)
+    seen: list[tuple[int, ...]] = []
+    net.cells[net.auxiliary_position].register_forward_hook(lambda m, i, o: seen.append(tuple(o.shape)))
+    net.train()
+    out = net(x)
+    assert isinstance(out, torch.Tensor) and out.shape == (3, 7)
+    aux = net.auxiliary_logits()
+    assert aux is not None and aux.shape == (3, 7) and aux.requires_grad
+    assert net.cells[net.auxiliary_position].reduction and seen[-1][-2:] == ((2, 2) if hw == 8 else (8, 8))
+    assert copy.deepcopy(net).auxiliary_logits() is None  # copies do not carry the last logits
+    plain.train()
+    assert isinstance(plain(x), torch.Tensor) and plain.auxiliary_logits() is None
+    net.eval()
+    assert net.auxiliary_logits() is None  # cleared by the mode switch
+    out = net(x)
+    assert isinstance(out, torch.Tensor) and out.shape == (3, 7) and net.auxiliary_logits() is None
+    # sizes as DARTS reports them: without the head (it is discarded after training)
+    head = sum(p.numel() for p in net.auxiliary_head.parameters())
+    assert head > 0 and count_params(net) == count_params(plain)
+    assert count_params(net, auxiliary=True) == count_params(plain) + head
+    assert count_flops(net, (3, hw, hw)) == count_flops(plain, (3, hw, hw))
+
+
 def test_expected_params_equals_derived_network_size() -> None:
     sup = NB201Supernet(C=4, N=1, num_classes=10)
     for arch in (
@@ -198,6 +243,24 @@ def test_resume_continues_identically(digits, tmp_path) -> None:
         search(other, tmp_path / "b", data=digits)
 
 
+def test_warmup_epochs_train_weights_at_fixed_alpha(digits, tmp_path) -> None:
+    cfg = _cfg(method="darts", epochs=2, max_steps=2, warmup_epochs=1)
+    run = search(cfg, tmp_path / "w", data=digits)
+    first, second = run.history
+    assert "upper" not in first and first["warmup"] == 1.0 and "upper" in second
+    # alpha did not move in the warm-up epoch, and moved after it
+    from robnas.dnas.search import build_model
+
+    alpha0 = build_model(cfg, digits[0].info).alpha.detach()
+    assert torch.equal(torch.tensor(first["alpha_raw"][0]), alpha0)
+    assert not torch.equal(torch.tensor(second["alpha_raw"]), torch.tensor(first["alpha_raw"]))
+    assert first["lower"] > 0  # the weights trained during the warm-up
+    assert "warmup_epochs" not in _cfg(method="darts").identity()  # old runs resume unchanged
+    for bad in (-1, 2):
+        with pytest.raises(ConfigError, match="warmup_epochs"):
+            _cfg(method="darts", epochs=2, warmup_epochs=bad)
+
+
 def test_registry_and_errors() -> None:
     assert set(available_methods()) >= {"darts", "dsrna-cb", "dsrna-jacobian", "e2rnas", "darts-at"}
     with pytest.raises(ConfigError, match="unknown search method"):
@@ -269,3 +332,20 @@ def test_cli_search_and_eval(tmp_path, shared_data, capsys) -> None:
         main(["dnas", "search", "--method", "nope", "--out", str(tmp_path / "x")])
     assert exc.value.code == 2
     assert "unknown search method" in capsys.readouterr().err
+
+
+@pytest.mark.usefixtures("one_thread")
+def test_cli_eval_darts_genotype_with_auxiliary_head(shared_data, cli) -> None:
+    common = ["--C", "2", "--layers", "3", "--epochs", "1", "--n-train", "64", "--n-test", "16"]
+    code, out, err = cli(
+        "dnas", "eval", AUX_GENOTYPE, *common, "--auxiliary", "--auxiliary-weight", "0.3",
+        "--device", "cpu", "--root", str(shared_data), "--json",
+    )  # fmt: skip
+    assert code == 0, err
+    res = json.loads(out)
+    assert res["settings"]["auxiliary"] is True and res["settings"]["auxiliary_weight"] == 0.3
+    assert res["params"] == count_params(DARTSNetwork(Genotype.parse(AUX_GENOTYPE), C=2, layers=3))
+    code, _, err = cli(
+        "dnas", "eval", AUX_GENOTYPE, *common, "--auxiliary-weight", "-1", "--root", str(shared_data)
+    )
+    assert code != 0 and "auxiliary_weight" in err

@@ -245,6 +245,30 @@ def test_eval_protocol_retrains_adversarially_with_drop_path_and_certifies() -> 
         net.set_drop_path(1.0)
 
 
+@pytest.mark.usefixtures("one_thread")
+def test_eval_protocol_with_auxiliary_head_records_it_and_counts_params_without_it() -> None:
+    from robnas.dnas.evaluate import evaluate_genotype
+    from robnas.models import count_params
+    from robnas.models.darts import DARTSNetwork
+
+    g = Genotype.parse(
+        "Genotype(normal=[('sep_conv_3x3', 0), ('skip_connect', 1), ('max_pool_3x3', 0), ('dil_conv_3x3', 2), "
+        "('avg_pool_3x3', 1), ('sep_conv_5x5', 3), ('dil_conv_5x5', 2), ('skip_connect', 4)], "
+        "normal_concat=[2, 3, 4, 5], reduce=[('max_pool_3x3', 0), ('skip_connect', 1), ('sep_conv_3x3', 0), "
+        "('avg_pool_3x3', 2), ('dil_conv_3x3', 1), ('max_pool_3x3', 3), ('skip_connect', 4), ('sep_conv_5x5', 0)], "
+        "reduce_concat=[2, 3, 4, 5])"
+    )
+    kw = dict(
+        dataset="digits", C=2, layers=3, epochs=1, n_train=64, n_test=16, certified=False, progress=False
+    )
+    res = evaluate_genotype(g, adversarial=True, auxiliary=True, auxiliary_weight=0.3, **kw)  # type: ignore[arg-type]
+    assert res["settings"]["auxiliary"] is True and res["settings"]["auxiliary_weight"] == 0.3
+    assert res["params"] == count_params(DARTSNetwork(g, C=2, layers=3, in_channels=1))
+    assert "robustness" in res
+    with pytest.raises(ConfigError, match="auxiliary_weight"):
+        evaluate_genotype(g, auxiliary=True, auxiliary_weight=-1.0, **kw)  # type: ignore[arg-type]
+
+
 @pytest.mark.parametrize("space", ["nb201", "darts"])
 def test_e2rnas_flops_objective_is_expected_macs(space: str) -> None:
     torch.manual_seed(0)

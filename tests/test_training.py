@@ -12,9 +12,12 @@ from torch import nn
 from robnas.attacks import PGD
 from robnas.data import load_dataset, train_val_split
 from robnas.errors import ConfigError
-from robnas.models import build_network
+from robnas.models import DARTSNetwork, build_network
+from robnas.spaces.darts import Genotype
 from robnas.training import (
+    CHECKPOINT,
     DivergenceError,
+    TrainPreset,
     get_objective,
     get_preset,
     load_checkpoint,
@@ -196,3 +199,105 @@ def test_cli_train_then_attack(shared_data, tmp_path, capsys) -> None:
     with pytest.raises(SystemExit) as exc:
         main(["train", "0", "--dataset", "digits", "--preset", "bogus"])
     assert exc.value.code != 0 and "unknown training preset" in capsys.readouterr().err
+
+
+# ----------------------------------------------------------------------------- DARTS' auxiliary head
+AUX_GENOTYPE = Genotype.parse(
+    "Genotype(normal=[('sep_conv_3x3', 0), ('skip_connect', 1), ('max_pool_3x3', 0), ('dil_conv_3x3', 2), "
+    "('avg_pool_3x3', 1), ('sep_conv_5x5', 3), ('dil_conv_5x5', 2), ('skip_connect', 4)], "
+    "normal_concat=[2, 3, 4, 5], reduce=[('max_pool_3x3', 0), ('skip_connect', 1), ('sep_conv_3x3', 0), "
+    "('avg_pool_3x3', 2), ('dil_conv_3x3', 1), ('max_pool_3x3', 3), ('skip_connect', 4), ('sep_conv_5x5', 0)], "
+    "reduce_concat=[2, 3, 4, 5])"
+)
+
+
+def _aux_net(auxiliary: bool = True) -> DARTSNetwork:
+    torch.manual_seed(0)
+    net = DARTSNetwork(AUX_GENOTYPE, C=2, layers=3, num_classes=10, in_channels=1, auxiliary=auxiliary)
+    for m in net.modules():  # frozen BN statistics: eval-mode attacks see the same network every call
+        if isinstance(m, nn.BatchNorm2d):
+            m.momentum = 0.0
+    return net.train()
+
+
+def test_auxiliary_loss_is_ce_plus_weighted_auxiliary_ce() -> None:
+    net = _aux_net()
+    x, y = torch.rand(8, 1, 8, 8), torch.randint(0, 10, (8,))
+    w = 0.4
+    ce = F.cross_entropy
+
+    std = get_objective("standard", auxiliary_weight=w)(net, x, y)
+    logits = net(x)
+    aux = net.auxiliary_logits()
+    assert aux is not None
+    assert torch.allclose(std.loss, ce(logits, y) + w * ce(aux, y)) and torch.allclose(std.logits, logits)
+    assert std.loss > ce(logits, y) + 1e-4  # the auxiliary term is there
+    # PGD-AT: on the adversarial forward; the attack's (eval-mode) passes leave no auxiliary logits
+    kw = {"eps": 8 / 255, "step_size": 2 / 255, "steps": 2}
+    at = get_objective("pgd-at", auxiliary_weight=w, **kw)(net, x, y, seed=3)
+    x_adv = PGD(8 / 255, steps=2, step_size=2 / 255, early_stop=False, seed=3)(net, x, y)
+    assert net.auxiliary_logits() is None
+    logits_adv = net(x_adv)
+    aux_adv = net.auxiliary_logits()
+    assert aux_adv is not None and not torch.allclose(aux_adv, aux)
+    assert torch.allclose(at.loss, ce(logits_adv, y) + w * ce(aux_adv, y))
+    # mixed: each cross-entropy term with its own auxiliary term
+    half = get_objective("mixed", beta=0.5, auxiliary_weight=w, **kw)(net, x, y, seed=3).loss
+    assert torch.allclose(half, 0.5 * std.loss + 0.5 * at.loss)
+    # TRADES: on its clean cross-entropy, not in the KL term
+    trades = get_objective("trades", eps=8 / 255, step_size=2 / 255, steps=1, beta=6.0, auxiliary_weight=w)
+    out = trades(net, x, y, seed=1)
+    x_tr = trades.adversarial_examples(net, x, seed=1)
+    kl = F.kl_div(F.log_softmax(net(x_tr), 1), F.softmax(logits, 1), reduction="batchmean")
+    assert torch.allclose(out.loss, ce(logits, y) + w * ce(aux, y) + 6.0 * kl)
+    # weight 0, and a network without the head: plain cross-entropy
+    assert torch.allclose(get_objective("standard", auxiliary_weight=0.0)(net, x, y).loss, ce(logits, y))
+    plain = _aux_net(auxiliary=False)
+    assert torch.allclose(get_objective("standard")(plain, x, y).loss, ce(plain(x), y))
+
+
+def test_auxiliary_head_learns_only_through_the_auxiliary_loss(digits) -> None:
+    x, y = torch.rand(8, 1, 8, 8), torch.randint(0, 10, (8,))
+    for w in (0.4, 0.0):
+        net = _aux_net()
+        assert net.auxiliary_head is not None
+        get_objective("standard", auxiliary_weight=w)(net, x, y).loss.backward()
+        grads = [p.grad for p in net.auxiliary_head.parameters()]
+        if w > 0:
+            assert all(g is not None for g in grads) and sum(float(g.abs().sum()) for g in grads) > 0
+        else:
+            assert all(g is None for g in grads)
+    # through the loop: the preset's auxiliary_weight reaches the objective
+    tr, _ = digits
+    small = tr.take(64, seed=0)
+    for w in (0.4, 0.0):
+        net = _aux_net()
+        assert net.auxiliary_head is not None
+        before = [p.detach().clone() for p in net.auxiliary_head.parameters()]
+        p = get_preset("cpu-tiny").replace(epochs=1, batch_size=32, auxiliary_weight=w)
+        hist = train(net, small, None, p, seed=0, progress=False)
+        assert hist.preset["auxiliary_weight"] == w
+        moved = [not torch.equal(b, a) for b, a in zip(before, net.auxiliary_head.parameters(), strict=True)]
+        assert all(moved) if w > 0 else not any(moved)
+
+
+def test_auxiliary_weight_is_validated_and_old_checkpoints_resume(digits, tmp_path) -> None:
+    from robnas.training.checkpoint import read_checkpoint, save_checkpoint
+
+    assert get_preset("nasrobbench201").auxiliary_weight == 0.4
+    assert TrainPreset("x", auxiliary_weight="0.5").auxiliary_weight == 0.5  # YAML text
+    for bad in (-0.1, float("nan"), "heavy"):
+        with pytest.raises(ConfigError, match="auxiliary_weight"):
+            TrainPreset("x", auxiliary_weight=bad)
+        with pytest.raises(ConfigError, match="auxiliary_weight"):
+            get_objective("standard", auxiliary_weight=bad)
+    # a checkpoint written before presets had auxiliary_weight still resumes
+    tr, _ = digits
+    small = tr.take(64, seed=0)
+    p = get_preset("cpu-tiny").replace(epochs=1, batch_size=32)
+    first = train(_net(small), small, None, p, seed=0, out_dir=tmp_path, progress=False)
+    ckpt = read_checkpoint(tmp_path / CHECKPOINT)
+    del ckpt["preset"]["auxiliary_weight"]
+    save_checkpoint(ckpt, tmp_path / CHECKPOINT)
+    again = train(_net(small), small, None, p, seed=0, out_dir=tmp_path, progress=False)
+    assert again.completed and [e.train_loss for e in again.epochs] == [e.train_loss for e in first.epochs]

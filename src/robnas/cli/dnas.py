@@ -65,6 +65,9 @@ def search_cmd(
     exclude_none: bool = typer.Option(
         False, "--exclude-none", help="NB201: never derive 'none' (DARTS' rule)."
     ),
+    warmup_epochs: int = typer.Option(
+        0, "--warmup-epochs", help="Epochs of weight training at fixed alpha before the search (PC-DARTS)."
+    ),
     out: str = typer.Option(
         None, "--out", help="Run directory (checkpoints, history, result); resumes if present."
     ),
@@ -108,6 +111,7 @@ def search_cmd(
         order=order,
         hessian=hessian,
         exclude_none=exclude_none,
+        warmup_epochs=warmup_epochs,
         method_options=options,
         device=device,
         root=root,
@@ -162,6 +166,12 @@ def eval_cmd(
     ),
     eps: float = typer.Option(8.0, "--eps", help="DARTS genotypes: epsilon in 1/255 units."),
     drop_path: float = typer.Option(0.0, "--drop-path", help="DARTS genotypes: drop-path probability."),
+    auxiliary: bool = typer.Option(
+        False, "--auxiliary", help="DARTS genotypes: train with DARTS' auxiliary head (left out of params)."
+    ),
+    auxiliary_weight: float = typer.Option(
+        0.4, "--auxiliary-weight", help="DARTS genotypes: weight of the auxiliary head's loss (DARTS: 0.4)."
+    ),
     seed: int = typer.Option(0, "--seed"),
     device: str = device_option(),
     root: str = typer.Option(None, "--root", help="Data root (datasets and benchmark files)."),
@@ -170,7 +180,7 @@ def eval_cmd(
 ) -> None:
     """NB201 cells: benchmark values (jung2023, nasrobbench201, natsbench); genotypes: train and attack."""
     from robnas.checks import check_device, check_network_size, check_seed
-    from robnas.dnas.evaluate import evaluate_genotype, lookup_nb201, parse_found
+    from robnas.dnas.evaluate import evaluate_genotype, is_run_dir, lookup_nb201, parse_found
     from robnas.spaces.darts import Genotype
 
     device = check_device(device)
@@ -178,7 +188,7 @@ def eval_cmd(
     check_network_size(C, layers)
     found = parse_found(target)
     if isinstance(found, Genotype):
-        out_dir = Path(target) / "eval" if Path(target).is_dir() else None
+        out_dir = Path(target) / "eval" if is_run_dir(target) else None
         res = evaluate_genotype(
             found,
             C=C,
@@ -190,6 +200,8 @@ def eval_cmd(
             adversarial=adversarial,
             attacks=tuple(a.strip() for a in attacks.split(",") if a.strip()),
             drop_path=drop_path,
+            auxiliary=auxiliary,
+            auxiliary_weight=auxiliary_weight,
             seed=seed,
             device=device,
             root=root,

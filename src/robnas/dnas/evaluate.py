@@ -71,10 +71,20 @@ def read_run(path: str | os.PathLike[str]) -> dict[str, Any]:
     raise MissingFileError(f"{p} is not a search run directory (no result.json or history.json)")
 
 
+def is_run_dir(value: str) -> bool:
+    """Whether ``value`` names an existing folder; ``False`` where it cannot be a path at all (a
+    ``Genotype(...)`` string is usually longer than a file name may be, and ``Path.is_dir`` of
+    Python 3.11 raises ``OSError`` on such a name)."""
+    try:
+        return Path(value).is_dir()
+    except (OSError, ValueError):
+        return False
+
+
 def parse_found(value: str) -> Arch | Genotype:
     """A run directory, a NAS-Bench-201 string or index, or a DARTS ``Genotype(...)`` string."""
     p = Path(value)
-    if p.is_dir():
+    if is_run_dir(value):
         res = read_run(p)
         if "genotype" in res:
             return Genotype.from_dict(res["genotype"])
@@ -106,6 +116,8 @@ def evaluate_genotype(
     adversarial: bool = False,
     attacks: tuple[str, ...] = ("pgd",),
     drop_path: float = 0.0,
+    auxiliary: bool = False,
+    auxiliary_weight: float = 0.4,
     certified: bool = True,
     seed: int = 0,
     device: str = "cpu",
@@ -120,8 +132,16 @@ def evaluate_genotype(
     ``autoattack`` once it is registered) and, with ``certified``, the certified radius (mean log10
     of IBP's linear-regime radius of the prediction, :func:`robnas.measures.bounds.linear_regime_radius`,
     in float64). ``drop_path`` is DARTS' drop-path probability, raised linearly over the epochs.
-    Paper scale (DARTS: C=36, 20 layers, 600 epochs on all of CIFAR-10, drop-path 0.2) is the
-    same call with those values, on a GPU (``device="cuda"``)."""
+    ``auxiliary`` trains with DARTS' auxiliary head on the second reduction cell, its
+    cross-entropy weighted by ``auxiliary_weight`` in the loss (every training objective, on the
+    same inputs as the main cross-entropy: the adversarial ones for ``adversarial``); the head is
+    discarded after training and ``params`` leaves it out, as DARTS reports its sizes.
+    Paper scale (DARTS: auxiliary head with weight 0.4, C=36, 20 layers, 600 epochs on all of
+    CIFAR-10, drop-path 0.2, cutout) is the same call with ``auxiliary=True``,
+    ``auxiliary_weight=0.4``, ``C=36``, ``layers=20``, ``epochs=600``, ``drop_path=0.2``,
+    ``n_train=50000``, on a GPU (``device="cuda"``), and a preset with DARTS' optimiser (batch
+    96, SGD with momentum 0.9 from 0.025, cosine annealing, weight decay 3e-4); not reproduced:
+    cutout (robnas's augmentation is random crop and flip) and DARTS' gradient clipping at 5."""
     import copy
     import math
 
@@ -132,14 +152,18 @@ def evaluate_genotype(
     from robnas.models import count_params
     from robnas.models.darts import DARTSNetwork
     from robnas.training import train
+    from robnas.training.objectives import check_auxiliary_weight
     from robnas.training.presets import get_preset
 
+    auxiliary_weight = check_auxiliary_weight(auxiliary_weight)
     train_ds = load_dataset(dataset, "train", root=root).take(n_train, seed=seed)
     test_ds = load_dataset(dataset, "test", root=root).take(n_test, seed=seed)
     info = train_ds.info
     torch.manual_seed(seed)
-    model = DARTSNetwork(genotype, C, layers, info.num_classes, info.channels, mean=info.mean, std=info.std)
-    p = get_preset(preset)
+    model = DARTSNetwork(
+        genotype, C, layers, info.num_classes, info.channels, info.mean, info.std, auxiliary=auxiliary
+    )
+    p = get_preset(preset).replace(auxiliary_weight=auxiliary_weight)
     if adversarial:
         p = p.replace(objective="pgd-at", eps=eps, step_size=eps / 4, steps=7)
 
@@ -177,6 +201,8 @@ def evaluate_genotype(
             "adversarial": adversarial,
             "attacks": list(attacks),
             "drop_path": drop_path,
+            "auxiliary": auxiliary,
+            "auxiliary_weight": auxiliary_weight,
             "seed": seed,
         },
     }

@@ -337,7 +337,7 @@ def channels_last(model: nn.Module, x: Tensor, layout: str = "channels_last") ->
         raise ConfigError(f"unknown memory layout {layout!r}; choose {' or '.join(LAYOUTS)}")
     if layout == "contiguous" or x.dim() != 4:
         return model, x
-    return model.to(memory_format=torch.channels_last), x.contiguous(memory_format=torch.channels_last)
+    return model.to(memory_format=torch.channels_last), x.contiguous(memory_format=torch.channels_last)  # type: ignore[call-overload]
 
 
 # ------------------------------------------------------------------ the kernels of Wu et al.

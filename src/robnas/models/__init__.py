@@ -5,7 +5,7 @@ search", ICLR 2020, and Liu, Simonyan and Yang, "DARTS: Differentiable architect
 ICLR 2019, for the designs these modules follow.
 """
 
-from robnas.models.darts import DARTSCell, DARTSMacro, DARTSNetwork
+from robnas.models.darts import AuxiliaryHead, DARTSCell, DARTSMacro, DARTSNetwork
 from robnas.models.darts_ops import DARTS_OPERATIONS, darts_op
 from robnas.models.nb201 import NB201Cell, NB201Network, build_network, nb201_flops, nb201_param_count
 from robnas.models.ops import OPERATIONS, Normalize, ResidualBlock, make_op
@@ -15,6 +15,7 @@ __all__ = [
     "CONVENTIONS",
     "DARTS_OPERATIONS",
     "OPERATIONS",
+    "AuxiliaryHead",
     "DARTSCell",
     "DARTSMacro",
     "DARTSNetwork",

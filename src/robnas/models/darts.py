@@ -7,8 +7,17 @@ outputs of the two previous cells to C channels, computes 4 nodes, each the sum 
 operations of the genotype, and concatenates the nodes of ``*_concat``. Drop-path (DARTS'
 ``drop_path``: each non-identity operation's output zeroed per sample with probability ``p`` and
 scaled by ``1 / (1 - p)`` in training; set by :meth:`DARTSNetwork.set_drop_path`, which DARTS
-raises linearly over the epochs) is built in. Not built: the auxiliary head (its loss would need
-the training loop's objective to take two outputs).
+raises linearly over the epochs) is built in.
+
+Auxiliary head (DARTS' ``--auxiliary``, ``AuxiliaryHeadCIFAR``): with ``auxiliary=True`` an
+:class:`AuxiliaryHead` classifies the output of the cell at 2/3 of the depth (the second reduction
+cell), in training mode only. ``forward`` still returns the main logits alone (attacks, bounds and
+evaluation see one tensor); the auxiliary logits of the last forward pass are read with
+:meth:`DARTSNetwork.auxiliary_logits` (``None`` in eval mode or without the head), which the
+training objectives of :mod:`robnas.training.objectives` add as ``auxiliary_weight * CE`` (DARTS:
+0.4). The head is discarded after training: :func:`robnas.models.count_params` leaves its
+parameters out (as DARTS' ``count_parameters_in_MB``), and it never runs in eval mode, so
+:func:`robnas.models.count_flops` and the certified bounds ignore it too.
 
 Cells describe their graph by :meth:`DARTSCell.node_terms` (for every intermediate node, the
 ``(operation, input state, weight)`` terms summed into it), the one walk used by certified
@@ -22,6 +31,7 @@ builds its mixed-operation cells in the same skeleton.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from typing import Any, Self
 
 import torch
 from torch import Tensor, nn
@@ -97,6 +107,38 @@ class DARTSCell(nn.Module):
         return out
 
 
+class AuxiliaryHead(nn.Module):
+    """DARTS' auxiliary classifier (``AuxiliaryHeadCIFAR``) on a map of ``C_in`` channels.
+
+    ReLU -> average pooling to 2x2 -> 1x1 conv to 128 + BN + ReLU -> 2x2 conv to 768 + BN + ReLU
+    -> linear to ``num_classes``. DARTS pools with ``AvgPool2d(5, stride=3, padding=0,
+    count_include_pad=False)``, which assumes the 8x8 map of a 32x32 input after two reductions;
+    that is used on an 8x8 map. On any other size (e.g. 8x8 digits, 2x2 after two reductions)
+    adaptive average pooling to 2x2 takes its place, so the head works at every resolution (it is
+    then not DARTS' pooling window). The ReLU is not in place (DARTS' is; the result is the same).
+    """
+
+    def __init__(self, C_in: int, num_classes: int) -> None:
+        super().__init__()
+        self.relu = nn.ReLU()
+        self.pool = nn.AvgPool2d(5, stride=3, padding=0, count_include_pad=False)
+        self.adaptive_pool = nn.AdaptiveAvgPool2d(2)
+        self.features = nn.Sequential(
+            nn.Conv2d(C_in, 128, 1, bias=False),
+            nn.BatchNorm2d(128),
+            nn.ReLU(),
+            nn.Conv2d(128, 768, 2, bias=False),
+            nn.BatchNorm2d(768),
+            nn.ReLU(),
+        )
+        self.classifier = nn.Linear(768, num_classes)
+
+    def forward(self, x: Tensor) -> Tensor:
+        x = self.relu(x)
+        x = self.pool(x) if tuple(x.shape[-2:]) == (8, 8) else self.adaptive_pool(x)
+        return self.classifier(self.features(x).flatten(1))
+
+
 class DARTSMacro(nn.Module):
     """[Normalize] -> conv3x3 (``stem_multiplier * C``) + BN -> ``layers`` cells of ``cell_factory``
     -> global average pooling -> linear.
@@ -126,6 +168,7 @@ class DARTSMacro(nn.Module):
         c_pp, c_p, c_curr = c_curr, c_curr, C
         reductions = reduction_layers(layers)
         self.cells = nn.ModuleList()
+        self.cell_channels: list[int] = []  # output channels of each cell
         reduction_prev = False
         for i in range(layers):
             reduction = i in reductions
@@ -135,6 +178,7 @@ class DARTSMacro(nn.Module):
             self.cells.append(cell)
             reduction_prev = reduction
             c_pp, c_p = c_p, int(getattr(cell, "multiplier")) * c_curr  # noqa: B009 - declared by the factory
+            self.cell_channels.append(c_p)
         self.global_pooling = nn.AdaptiveAvgPool2d(1)
         self.classifier = nn.Linear(c_p, num_classes)
 
@@ -153,7 +197,13 @@ class DARTSMacro(nn.Module):
 
 
 class DARTSNetwork(DARTSMacro):
-    """DARTS' CIFAR evaluation network for ``genotype`` (``layers = 3N + 2``; DARTS: C=36, 20 layers)."""
+    """DARTS' CIFAR evaluation network for ``genotype`` (``layers = 3N + 2``; DARTS: C=36, 20 layers).
+
+    ``auxiliary=True`` builds DARTS' auxiliary head (:class:`AuxiliaryHead`, as ``auxiliary_head``)
+    on the output of cell ``2 * layers // 3``, the second reduction cell. It runs in training mode
+    only; ``forward`` returns the main logits either way, and :meth:`auxiliary_logits` gives the
+    head's logits of the last forward pass.
+    """
 
     def __init__(
         self,
@@ -165,6 +215,7 @@ class DARTSNetwork(DARTSMacro):
         mean: Sequence[float] | None = None,
         std: Sequence[float] | None = None,
         stem_multiplier: int = 3,
+        auxiliary: bool = False,
     ) -> None:
         if layers < 3:
             raise ConfigError(f"a DARTS network needs at least 3 layers (two are reductions), got {layers}")
@@ -174,6 +225,36 @@ class DARTSNetwork(DARTSMacro):
 
         super().__init__(cell, C, layers, num_classes, in_channels, mean, std, stem_multiplier)
         self.genotype = genotype
+        self.auxiliary_position = reduction_layers(layers)[1]
+        self.auxiliary_head: AuxiliaryHead | None = None
+        if auxiliary:
+            self.auxiliary_head = AuxiliaryHead(self.cell_channels[self.auxiliary_position], num_classes)
+        self._auxiliary_logits: Tensor | None = None
+
+    def auxiliary_logits(self) -> Tensor | None:
+        """The auxiliary head's logits ``[B, classes]`` of the last forward pass: ``None`` without
+        the head, after a forward pass in eval mode, and after :meth:`train` / ``eval``."""
+        return self._auxiliary_logits
+
+    def forward_cells(self, s: Tensor) -> Tensor:
+        self._auxiliary_logits = None
+        s0 = s1 = s
+        for i, cell in enumerate(self.cells):
+            s0, s1 = s1, cell(s0, s1)
+            if i == self.auxiliary_position and self.auxiliary_head is not None and self.training:
+                self._auxiliary_logits = self.auxiliary_head(s1)
+        return s1
+
+    def train(self, mode: bool = True) -> Self:
+        self._auxiliary_logits = None  # no logits of another mode (or their graph) outlive a switch
+        return super().train(mode)
+
+    def __getstate__(self) -> dict[str, Any]:
+        # copies and pickles leave the last auxiliary logits behind: a non-leaf tensor cannot be
+        # deep-copied, and they belong to the forward pass of this instance only
+        state = dict(super().__getstate__())
+        state["_auxiliary_logits"] = None
+        return state
 
     def set_drop_path(self, prob: float) -> None:
         """Drop-path probability of every cell (0 disables it; DARTS: 0.2 raised linearly)."""

@@ -41,6 +41,7 @@ import torch
 from torch import nn
 
 from robnas.errors import ConfigError
+from robnas.models.darts import AuxiliaryHead
 
 Convention = Literal["naslib", "macs"]
 CONVENTIONS: tuple[str, ...] = ("naslib", "macs")
@@ -48,9 +49,22 @@ CONVENTIONS: tuple[str, ...] = ("naslib", "macs")
 _RELUS = (nn.ReLU, nn.ReLU6, nn.PReLU, nn.ELU, nn.LeakyReLU)
 
 
-def count_params(model: nn.Module, trainable_only: bool = False) -> int:
-    """Number of parameter values (buffers such as BN statistics or ``Normalize`` are excluded)."""
-    return sum(p.numel() for p in model.parameters() if p.requires_grad or not trainable_only)
+def count_params(model: nn.Module, trainable_only: bool = False, auxiliary: bool = False) -> int:
+    """Number of parameter values (buffers such as BN statistics or ``Normalize`` are excluded).
+
+    The parameters of auxiliary heads (:class:`~robnas.models.darts.AuxiliaryHead`, DARTS'
+    ``--auxiliary``), which are used in training only and discarded afterwards, are left out
+    unless ``auxiliary=True``: DARTS reports its sizes without them (its ``count_parameters_in_MB``
+    skips every parameter named ``auxiliary``).
+    """
+    skip = (
+        set()
+        if auxiliary
+        else {id(p) for m in model.modules() if isinstance(m, AuxiliaryHead) for p in m.parameters()}
+    )
+    return sum(
+        p.numel() for p in model.parameters() if (p.requires_grad or not trainable_only) and id(p) not in skip
+    )
 
 
 @contextlib.contextmanager

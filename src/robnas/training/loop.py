@@ -20,7 +20,7 @@ import math
 import os
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import MISSING, asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -188,6 +188,16 @@ def load_weights(model: nn.Module, state: Any, source: str | os.PathLike[str]) -
         ) from None
 
 
+def _with_preset_defaults(stored: Any) -> Any:
+    """A checkpoint's preset with the defaults of fields added to :class:`TrainPreset` since it was
+    written (e.g. ``auxiliary_weight``, whose default changes nothing for the networks that existed
+    before it), so that such checkpoints still resume."""
+    if not isinstance(stored, dict):
+        return stored
+    defaults = {f.name: f.default for f in fields(TrainPreset) if f.default is not MISSING}
+    return {**plain(defaults), **stored}
+
+
 def _save(path: Path, state: dict[str, Any]) -> None:
     save_checkpoint(plain(state), path)
 
@@ -234,7 +244,7 @@ def train(
     p = get_preset(preset).replace(epochs=epochs)
     dev = torch.device(device) if device is not None else torch.device("cpu")
     model.to(dev)
-    objective = get_objective(p.objective, **p.objective_params())
+    objective = get_objective(p.objective, auxiliary_weight=p.auxiliary_weight, **p.objective_params())
     loader = make_loader(train_ds, p.batch_size, shuffle=True, augment=p.augment, seed=seed, device=dev)
     val_loader = make_loader(val_ds, 512, device=dev) if val_ds is not None and len(val_ds) else None
     steps_per_epoch = len(loader)
@@ -258,7 +268,7 @@ def train(
         if resume and ckpt_path.exists():
             ckpt = load_checkpoint(ckpt_path, dev)
             theirs = {
-                "preset": ckpt.get("preset"),
+                "preset": _with_preset_defaults(ckpt.get("preset")),
                 "seed": ckpt.get("seed"),
                 "network": ckpt.get("network"),
                 "meta": ckpt.get("meta"),

@@ -19,6 +19,16 @@ training run is reproducible (the train loop derives it from the run seed and th
   as in ``pgd-at``; ``beta = 0`` is ``standard`` and ``beta = 1`` is ``pgd-at`` exactly (a term
   with weight 0 is not computed, so batch-norm statistics match too).
 
+Auxiliary heads (DARTS' ``--auxiliary``, :class:`~robnas.models.darts.DARTSNetwork` with
+``auxiliary=True``): a model may expose ``auxiliary_logits()``, the auxiliary logits of its last
+forward pass (``None`` when there are none, e.g. in eval mode). Every cross-entropy term
+``CE(f(z), y)`` of an objective then becomes ``CE(f(z), y) + auxiliary_weight * CE(aux(z), y)``
+with the same coefficient (DARTS: 0.4): for ``standard`` on clean inputs, for ``pgd-at`` and
+``fgsm-rs`` on the adversarial batch, for ``mixed`` on both terms, for ``trades`` on its clean
+cross-entropy term (not in the KL term). The auxiliary logits are read right after the forward
+pass of their term, so those of the attack's forward passes (made in eval mode, hence ``None``)
+or of another term are never used. Models without ``auxiliary_logits`` are unaffected.
+
 Choice: adversarial examples are generated with the model in eval mode (batch-norm running
 statistics, no statistics updates), through the :class:`~robnas.attacks.Attack` policy, as the
 TRADES reference code does; the loss is then computed in train mode.
@@ -26,6 +36,7 @@ TRADES reference code does; the loss is then computed in train mode.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, ClassVar, TypeVar
@@ -63,11 +74,12 @@ def available_objectives() -> list[str]:
     return OBJECTIVES.names()
 
 
-def get_objective(name: str, **params: Any) -> Objective:
+def get_objective(name: str, *, auxiliary_weight: float = 0.4, **params: Any) -> Objective:
     """Build the objective ``name`` with ``params``; an option it does not take is a :class:`ConfigError`.
 
     (A preset carries every field; :meth:`~robnas.training.TrainPreset.objective_params` picks
-    the ones its objective reads.)
+    the ones its objective reads.) ``auxiliary_weight`` (every objective takes it) weighs the
+    cross-entropy of a model's auxiliary logits, if it has any (see the module documentation).
     """
     cls = OBJECTIVES.get(name)
     bad = sorted(set(params) - set(cls.params))
@@ -76,7 +88,26 @@ def get_objective(name: str, **params: Any) -> Objective:
             f"the {cls.name} objective has no option {', '.join(bad)}; "
             f"its options are {', '.join(cls.params) or 'none'}"
         )
-    return cls(**params)
+    obj = cls(**params)
+    obj.auxiliary_weight = check_auxiliary_weight(auxiliary_weight)
+    return obj
+
+
+def check_auxiliary_weight(weight: float) -> float:
+    """``weight`` as a float, or a :class:`ConfigError` if it is negative or not finite."""
+    try:
+        w = float(weight)
+    except (TypeError, ValueError):
+        w = math.nan
+    if not math.isfinite(w) or w < 0:
+        raise ConfigError(f"auxiliary_weight must be a finite number >= 0, got {weight!r}")
+    return w
+
+
+def auxiliary_logits(model: nn.Module) -> Tensor | None:
+    """``model.auxiliary_logits()`` if the model has that method (auxiliary heads), else ``None``."""
+    get = getattr(model, "auxiliary_logits", None)
+    return get() if callable(get) else None
 
 
 @dataclass
@@ -93,9 +124,21 @@ class Objective:
     name: ClassVar[str] = "objective"
     params: ClassVar[tuple[str, ...]] = ()
     adversarial: ClassVar[bool] = False
+    auxiliary_weight: float = 0.4
+    """Weight of the auxiliary cross-entropy (set by :func:`get_objective`; DARTS: 0.4)."""
 
     def __call__(self, model: nn.Module, x: Tensor, y: Tensor, seed: int = 0) -> ObjectiveOutput:
         raise NotImplementedError
+
+    def cross_entropy(self, model: nn.Module, z: Tensor, y: Tensor) -> tuple[Tensor, Tensor]:
+        """``(CE(f(z), y) + auxiliary_weight * CE(aux(z), y), f(z))``: one forward pass of ``model``
+        on ``z``; the auxiliary term only if that very pass left auxiliary logits."""
+        logits = model(z)
+        loss = F.cross_entropy(logits, y)
+        aux = auxiliary_logits(model)
+        if aux is not None and self.auxiliary_weight > 0:
+            loss = loss + self.auxiliary_weight * F.cross_entropy(aux, y)
+        return loss, logits
 
 
 @register_objective("standard")
@@ -103,8 +146,8 @@ class Standard(Objective):
     """Cross-entropy on clean inputs."""
 
     def __call__(self, model: nn.Module, x: Tensor, y: Tensor, seed: int = 0) -> ObjectiveOutput:
-        logits = model(x)
-        return ObjectiveOutput(F.cross_entropy(logits, y), logits)
+        loss, logits = self.cross_entropy(model, x, y)
+        return ObjectiveOutput(loss, logits)
 
 
 @register_objective("mixed")
@@ -128,11 +171,11 @@ class Mixed(Objective):
         loss = x.new_zeros(())
         logits = None
         if self.beta < 1.0:
-            logits = model(x)
-            loss = loss + (1.0 - self.beta) * F.cross_entropy(logits, y)
+            ce, logits = self.cross_entropy(model, x, y)
+            loss = loss + (1.0 - self.beta) * ce
         if self.beta > 0.0:
-            logits = model(self.adversarial_examples(model, x, y, seed))
-            loss = loss + self.beta * F.cross_entropy(logits, y)
+            ce, logits = self.cross_entropy(model, self.adversarial_examples(model, x, y, seed), y)
+            loss = loss + self.beta * ce
         assert logits is not None
         return ObjectiveOutput(loss, logits)
 
@@ -192,7 +235,7 @@ class TRADES(Objective):
 
     def __call__(self, model: nn.Module, x: Tensor, y: Tensor, seed: int = 0) -> ObjectiveOutput:
         x_adv = self.adversarial_examples(model, x, seed)
-        logits = model(x)
+        ce, logits = self.cross_entropy(model, x, y)
         logits_adv = model(x_adv)
         kl = F.kl_div(F.log_softmax(logits_adv, dim=1), F.softmax(logits, dim=1), reduction="batchmean")
-        return ObjectiveOutput(F.cross_entropy(logits, y) + self.beta * kl, logits_adv)
+        return ObjectiveOutput(ce + self.beta * kl, logits_adv)

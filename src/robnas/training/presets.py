@@ -28,6 +28,10 @@
   one-cycle to 0.2.
 - ``trades``: TRADES (Zhang et al., 2019), beta 6, PGD-10 with step 2/255, otherwise as
   ``nasrobbench201`` (including its ``onecycle-torch`` schedule).
+- Every preset has ``auxiliary_weight = 0.4`` (DARTS' ``--auxiliary_weight``): the weight of
+  the cross-entropy of a model's auxiliary logits, which only models with an auxiliary head
+  (:class:`~robnas.models.darts.DARTSNetwork` with ``auxiliary=True``) produce; it is at least 0
+  and has no effect on any other network.
 - CPU presets for quick experiments and tests (small networks): ``cpu-tiny`` (standard, C = 8,
   N = 1, 3 epochs), ``cpu-tiny-at`` (the same with PGD-3 adversarial training), ``cpu-small``
   (standard, C = 16, N = 1, 10 epochs), ``cpu-small-at`` (PGD-5 adversarial training).
@@ -65,6 +69,7 @@ class TrainPreset:
     augment: bool = True
     C: int = 16
     N: int = 5
+    auxiliary_weight: float = 0.4
     description: str = field(default="", compare=False)
 
     def __post_init__(self) -> None:
@@ -113,6 +118,7 @@ _FLOAT_RANGES: dict[str, tuple[float, float, bool]] = {
     "eps": (0.0, 1.0, False),
     "step_size": (0.0, 1.0, False),
     "beta": (0.0, 1e6, False),
+    "auxiliary_weight": (0.0, 1e6, False),
 }
 """Float fields: ``(low, high, low excluded)``; epsilons and step sizes are in pixel units here."""
 
