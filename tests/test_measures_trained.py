@@ -248,3 +248,36 @@ def test_measure_job_kind_builds_resumes_and_names_metrics(tmp_path) -> None:
         build({**config, "attacks": {"pgd": [8]}}, workers=1, progress=False)
     with pytest.raises(ConfigError, match="unknown measure"):
         build({**config, "measures": ["jacobain"]}, workers=1, progress=False)
+
+
+def test_measure_job_kind_applies_and_checks_measure_options(tmp_path) -> None:
+    from robnas.measures import measure_batch
+    from robnas.runner import build
+    from robnas.store import ResultStore
+
+    config = {
+        "kind": "measure",
+        "architectures": [ARCH],
+        "dataset": "digits",
+        "model": {"C": 4, "N": 1},
+        "measures": ["ntk"],
+        "measure_options": {"ntk": {"n_init": 1}},
+        "eval": {"measure_batch": 8},
+        "output": str(tmp_path / "m.sqlite"),
+    }
+    report = build(config, workers=1, progress=False)
+    assert report.done == 1 and report.failed == 0
+    store = ResultStore(tmp_path / "m.sqlite", readonly=True)
+    got = store.query("digits/init.ntk.lmin")["value"].item()
+    store.close()
+    x, y, info = measure_batch("digits", 8, 0)
+    make = lambda: build_network(ARCH, C=4, N=1, **info.model_kwargs())  # noqa: E731
+    one = compute_measures(["ntk"], make, x, y, options={"ntk": {"n_init": 1}})["ntk.lmin"]
+    three = compute_measures(["ntk"], make, x, y)["ntk.lmin"]
+    assert got == pytest.approx(one, rel=1e-5) and one != pytest.approx(three, rel=1e-5)
+    for options, message in [
+        ({"hessian": {"max_iter": 2}}, "options given for measure hessian, which is not computed"),
+        ({"ntk": {"nope": 1}}, "measure ntk has no option nope"),
+    ]:
+        with pytest.raises(ConfigError, match=f"measure_options: .*{message}"):
+            build({**config, "measure_options": options}, workers=1, progress=False)

@@ -49,10 +49,35 @@ def test_architectures_resolve_to_unique_uids():
     )
 
 
+def test_architecture_grammar_reads_comma_lists():
+    cfg = load_config({"kind": "synthetic", "architectures": "5, 17,123,5"})
+    assert cfg.architectures == [5, 17, 123, 5] and cfg.arch_uids() == [5, 17, 123]
+    assert load_config({"kind": "synthetic", "architectures": "17"}).architectures == [17]
+
+
+def test_measure_options_are_protocol_and_absent_when_empty():
+    plain = load_config({})
+    # pinned: configurations written before measure_options existed keep their hashes (and
+    # resume into their stores); an empty measure_options is left out of both hashes
+    assert (plain.protocol_hash, plain.config_hash) == ("20e626e1b9cf", "bd0b142bf41a")
+    assert load_config({"measure_options": {}}).protocol_hash == plain.protocol_hash
+    assert "measure_options" not in plain.to_dict()
+    opts = load_config({"measure_options": {"Hessian": {"max_iter": 3}}})
+    assert opts.measure_options == {"hessian": {"max_iter": 3}}
+    assert opts.protocol_dict()["measure_options"] == {"hessian": {"max_iter": 3}}
+    assert opts.protocol_hash != plain.protocol_hash
+    assert opts.with_overrides(seeds=[1]).measure_options == opts.measure_options
+
+
 @pytest.mark.parametrize(
     ("data", "message"),
     [
         ({"architectures": "sample:0"}, "out of range"),
+        ({"architectures": "sample:x"}, "needs a whole number N"),
+        ({"architectures": "5,seven"}, "item 'seven'"),
+        ({"architectures": " "}, "no architecture given"),
+        ({"measure_options": {"hessian": 3}}, "measure_options.hessian: expected a mapping"),
+        ({"measure_options": {"hessian": {"max_iter": [1]}}}, "measure_options.hessian.max_iter"),
         ({"architectures": "some"}, "architectures"),
         ({"architectures": [99999]}, "out of range"),
         ({"attacks": {"pgd": [0.03]}}, "looks like a fraction"),

@@ -1,4 +1,4 @@
-"""Values checked before work, measure tables that survive cuts, caches keyed by content."""
+"""Values checked before work, measure studies that resume and keep settings apart, caches keyed by content."""
 
 from __future__ import annotations
 
@@ -106,40 +106,70 @@ def test_nan_weights_refused(tmp_path) -> None:
 
 
 # ---------------------------------------------------------------------- measure tables
-def _job(**over):
-    from robnas.measures.study import MeasureJob
+def _study(tmp_path, **over):
+    config = {
+        "kind": "measure",
+        "architectures": [5, 17],
+        "dataset": "digits",
+        "model": {"C": 4, "N": 1},
+        "seeds": [0],
+        "measures": ["params"],
+        "eval": {"measure_batch": 8},
+        "output": str(tmp_path / "m.sqlite"),
+    }
+    config.update(over)
+    return config
 
-    d = {"measures": ["params"], "dataset": "digits", "batch": 8, "seed": 0, "C": 4, "N": 1, "root": None}
-    d.update(over)
-    return MeasureJob(**d)
 
-
-def test_measure_table_cut_row_is_dropped_and_settings_keyed(tmp_path, shared_data, monkeypatch) -> None:
-    from robnas.measures.study import done_indices, run_measures
+def test_measure_study_resumes_and_keys_rows_by_settings(tmp_path, shared_data, monkeypatch) -> None:
+    from robnas.measures.study import export_csv, study_rows
+    from robnas.runner import build
 
     monkeypatch.setenv("ROBNAS_DATA", str(shared_data))
+    first = build(_study(tmp_path, architectures=[5]), workers=1, progress=False)  # cut short after 5
+    assert (first.done, first.failed) == (1, 0)
+    report = build(_study(tmp_path), workers=1, progress=False)  # the study resumes: 17 only
+    assert (report.skipped, report.done, report.failed) == (1, 1, 0)
     out = tmp_path / "m.csv"
-    assert run_measures([5, 17], _job(), out) == 2
-    text = out.read_bytes()
-    out.write_bytes(text[:-7])  # the last row is cut (a kill or a full disk)
-    assert done_indices(out, _job()) == {5}
-    assert out.read_bytes() == text[: text.rfind(b"\n", 0, len(text) - 1) + 1]
-    assert run_measures([5, 17], _job(), out) == 1  # 17 again, on a line of its own
-    assert [ln.split(",")[0] for ln in out.read_text().splitlines()[1:]] == ["5", "17"]
-    for other in ({"C": 8}, {"seed": 1}, {"batch": 16}, {"N": 2}):
-        with pytest.raises(ConfigError, match="other settings"):
-            run_measures([5], _job(**other), out)
+    assert export_csv(tmp_path / "m.sqlite", _study(tmp_path), out) == 2
+    lines = out.read_text().splitlines()
+    assert lines[0].split(",")[:4] == ["index", "uid", "arch", "params"]
+    assert [ln.split(",")[0] for ln in lines[1:]] == ["5", "17"]
+    # rows of other settings are other jobs: none of these rows belongs to them
+    for other in (
+        {"model": {"C": 8, "N": 1}},
+        {"seeds": [1]},
+        {"eval": {"measure_batch": 16}},
+        {"model": {"C": 4, "N": 2}},
+        {"measures": ["params", "flops"]},
+    ):
+        assert study_rows(tmp_path / "m.sqlite", _study(tmp_path, **other))[1] == []
 
 
 def test_measure_output_must_be_a_writable_file(tmp_path) -> None:
-    from robnas.measures.study import prepare_output
+    from robnas.measures.study import check_export
 
+    store = tmp_path / "m.sqlite"
     with pytest.raises(ConfigError, match="not a regular file"):
-        prepare_output("/dev/full")
+        check_export("/dev/full", store)
     with pytest.raises(ConfigError, match="not a regular file"):
-        prepare_output(tmp_path)
+        check_export(tmp_path, store)
     with pytest.raises(DataError, match="cannot write"):
-        prepare_output("/proc/robnas-m.csv")
+        check_export("/proc/robnas-m.csv", store)
+    with pytest.raises(ConfigError, match="is the CSV export"):
+        check_export(tmp_path / "m.db", store)
+    other = tmp_path / "data.csv"
+    other.write_text("x,y\n1,2\n")
+    with pytest.raises(ConfigError, match="not a measure table"):
+        check_export(other, store)  # not replaced by an export
+    old = tmp_path / "old.csv"
+    old.write_text("index,uid,arch,params\n5,5,a,0.1\n")
+    with pytest.raises(ConfigError, match="in no store"):
+        check_export(old, store)  # a table of an older robnas: its rows are nowhere else
+    store.write_bytes(b"")
+    assert check_export(old, store) == old
+    assert check_export(tmp_path / "new" / "m.csv", store) == tmp_path / "new" / "m.csv"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["data.csv", "m.sqlite", "new", "old.csv"]
 
 
 # ---------------------------------------------------------------------- benchmark cache

@@ -30,7 +30,7 @@ GROUPS: dict[str, tuple[str, str]] = {
     "search": ("robnas.cli.search", "Discrete search on a benchmark: run, compare, transfer."),
     "build": ("robnas.cli.build", "Build a benchmark: train, attack, store (resumable; local or Ray)."),
     "dnas": ("robnas.cli.dnas", "Differentiable robust search: DARTS, DSRNA, E2RNAS (search, eval)."),
-    "measure": ("robnas.cli.measure", "Measures at initialisation: compute (resumable), correlate, list."),
+    "measure": ("robnas.cli.measure", "Measures: build them (resumable), of a checkpoint, correlate, list."),
 }
 
 # name -> (module, attribute): single commands mounted at top level.

@@ -34,7 +34,7 @@ from __future__ import annotations
 import copy
 import math
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -148,6 +148,29 @@ def parse_measures(text: str | Sequence[str]) -> list[str]:
     if items == ["default"]:
         return list(DEFAULT_MEASURES)
     return [get_measure(t).name for t in items]
+
+
+def check_measure_options(
+    options: Mapping[str, Mapping[str, Any]] | None, names: Sequence[str] | None = None
+) -> dict[str, dict[str, Any]]:
+    """``options`` (``{measure: {option: value}}``) keyed by the measures' registered names, after
+    checking that every measure exists, takes each of its options and, with ``names``, is one of
+    ``names`` (an option for a measure that is not computed is a mistake, not a no-op).
+
+    Raises:
+        ConfigError: one line naming the measure and the option.
+    """
+    out: dict[str, dict[str, Any]] = {}
+    for key, opts in (options or {}).items():
+        spec = get_measure(key)
+        if names is not None and spec.name not in names:
+            raise ConfigError(
+                f"options given for measure {spec.name}, which is not computed; "
+                f"the measures are {', '.join(names) or 'none'}"
+            )
+        check_options(f"measure {spec.name}", spec.fn, opts, skip=1)
+        out[spec.name] = dict(opts)
+    return out
 
 
 @dataclass
@@ -285,10 +308,7 @@ def compute_measures(
     chosen = parse_measures(names)
     if bn is not None and bn not in BN_MODES:
         raise ConfigError(f"unknown BatchNorm mode {bn!r}; choose {', '.join(BN_MODES)}")
-    options = options or {}
-    for key, opts in options.items():
-        spec = get_measure(key)
-        check_options(f"measure {spec.name}", spec.fn, opts, skip=1)
+    options = check_measure_options(options)
     factory = model if not isinstance(model, nn.Module) else None
     base = model if isinstance(model, nn.Module) else None
     if base is None:

@@ -1,15 +1,20 @@
-"""Measures over many architectures into a CSV (``robnas measure --out FILE``), and their
-correlation with the benchmarks.
+"""Measure studies as tables, and their correlation with the benchmarks.
 
-Studies belong in the builder: a build with ``kind: measure`` (:mod:`robnas.runner.measure_job`)
-has the store's provenance, resumption, retries and Ray, and is what
-``results/measures/run_study.py`` uses. This module is the quick path for a CSV: it computes
-measures for a list of architectures on :func:`robnas.measures.measure_batch` (the same batch as
-the builder's) and appends one row per architecture as soon as it is finished; rerun with the same
-output file, it skips the architectures already there. :func:`select_archs` reads the builder's
-architecture grammar (``all`` and ``unique`` are the 6,466 isomorphism classes). Architectures run
-in local worker processes (one torch thread each). :func:`correlate_measures` joins such a table,
-or a builder store of measures, with benchmark metrics (Kendall tau, Spearman rho).
+A measure study is a build of kind ``measure`` (:mod:`robnas.runner.measure_job`): ``robnas measure
+--archs SPEC`` and ``results/measures/run_study.py`` both run one through
+:func:`robnas.runner.build`, so a study has the store's provenance, resumption, retries and Ray,
+and selects architectures with the builder's grammar (:mod:`robnas.runner.config`: ``all`` and
+``unique`` are the 6,466 isomorphism classes, ``sample:N``, ``5,17,123``). This module reads such
+a store; it runs nothing:
+
+* :func:`study_rows` and :func:`export_csv`: the results of one build configuration (its protocol,
+  dataset and seeds) as rows ``index, uid, arch``, the measure columns and provenance, one per
+  architecture and seed (``robnas measure --out FILE.csv``; :func:`check_export` checks the file
+  can be written before the build starts);
+* :func:`read_table`: such a CSV, or a store, as a DataFrame indexed by architecture (mean over
+  seeds);
+* :func:`correlate_measures`, :func:`correlation_table`, :func:`correlation_heatmap`: Kendall tau
+  and Spearman rho of the measures against benchmark metrics.
 """
 
 from __future__ import annotations
@@ -18,17 +23,31 @@ import csv
 import io
 import math
 import os
-import platform
-import time
-from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+import tempfile
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from robnas.errors import ConfigError, DataError, MissingFileError
 
 ID_COLUMNS = ("index", "uid", "arch")
-PROVENANCE = ("dataset", "batch", "seed", "C", "N", "torch", "robnas", "device", "host", "seconds")
+PROVENANCE = (
+    "dataset",
+    "batch",
+    "seed",
+    "C",
+    "N",
+    "torch",
+    "robnas",
+    "device",
+    "host",
+    "seconds",
+    "protocol",
+)
+"""The provenance columns of a measure table (``seconds``: the job's time for all its measures;
+``protocol``: the build's protocol hash)."""
+STORE_SUFFIXES = (".sqlite", ".db")
+"""File suffixes read as builder stores rather than CSV tables."""
 
 DEFAULT_TARGETS: dict[str, list[str]] = {
     "jung2023": [
@@ -45,277 +64,131 @@ DEFAULT_TARGETS: dict[str, list[str]] = {
 }
 
 
-def select_archs(spec: str, seed: int = 0) -> list[int]:
-    """The builder's architecture grammar: ``all`` or ``unique`` (the 6,466 isomorphism-class
-    representatives, as in a build), ``sample:N`` (``N`` unique architectures drawn uniformly with
-    ``seed``) or a comma-separated list of indices (kept as given)."""
-    from robnas.spaces.nb201 import sample_indices, unique_indices
+def study_rows(store: Any, config: Any) -> tuple[list[str], list[dict[str, Any]]]:
+    """``(columns, rows)`` of the build ``config`` (kind ``measure``; a :class:`BuildConfig`, a
+    mapping or a YAML path) in ``store`` (a path or an open :class:`~robnas.store.ResultStore`).
 
-    text = spec.strip().lower()
-    if text in ("all", "unique"):
-        return list(unique_indices())
-    if text.startswith("sample:"):
-        try:
-            n = int(text.split(":", 1)[1])
-        except ValueError:
-            raise ConfigError(f"--archs sample:N needs an integer N, got {spec!r}") from None
-        if not 1 <= n <= 6466:
-            raise ConfigError(f"--archs sample:N needs 1 <= N <= 6466 unique architectures, got {n}")
-        return list(sample_indices(n, seed, unique=True))
-    try:
-        idx = [int(t) for t in text.split(",") if t.strip()]
-    except ValueError:
-        raise ConfigError(
-            f"--archs must be all, unique, sample:N or a list of indices, got {spec!r}"
-        ) from None
-    for i in idx:
-        if not 0 <= i < 15625:
-            raise ConfigError(f"architecture index {i} is outside 0..15624")
-    if not idx:
-        raise ConfigError("--archs selected no architecture")
-    return idx
-
-
-@dataclass
-class MeasureJob:
-    """Everything a worker needs to measure one architecture."""
-
-    measures: list[str]
-    dataset: str = "cifar10"
-    batch: int = 64
-    seed: int = 0
-    C: int = 16
-    N: int = 5
-    root: str | None = None
-    options: dict[str, dict[str, Any]] = field(default_factory=dict)
-    device: str = "auto"
-
-
-def _batch(job: MeasureJob) -> tuple[Any, Any, Any]:
-    from robnas.measures.trained import measure_batch
-
-    return measure_batch(job.dataset, job.batch, job.seed, job.root)
-
-
-def resolve_device(device: str) -> str:
-    """The torch device for ``--device`` (:func:`robnas.checks.check_device`: ``auto`` -> ``cuda``
-    when torch sees a GPU, else ``cpu``; a device that is not there is a ConfigError)."""
-    from robnas.checks import check_device
-
-    return check_device(device)
-
-
-def measure_arch(index: int, job: MeasureJob) -> dict[str, Any]:
-    """One CSV row: ids, measure values, ``t:measure`` seconds and provenance."""
-    import torch
-
-    import robnas
-    from robnas.measures.registry import compute_measures
-    from robnas.models import build_network
-    from robnas.spaces.nb201 import Arch
-
-    x, y, info = _batch(job)
-    device = resolve_device(job.device)
-    arch = Arch.parse(index)
-
-    def factory() -> torch.nn.Module:
-        net = build_network(
-            arch,
-            C=job.C,
-            N=job.N,
-            **info.model_kwargs(),
-        )
-        return net.to(device)
-
-    t0 = time.perf_counter()
-    timings: dict[str, float] = {}
-    values = compute_measures(
-        job.measures, factory, x, y, seed=job.seed, options=job.options, timings=timings
-    )
-    row: dict[str, Any] = {"index": arch.index, "uid": arch.uid, "arch": arch.string}
-    row.update(values)
-    row.update({f"t:{k}": round(v, 4) for k, v in timings.items()})
-    row.update(
-        {
-            "dataset": job.dataset,
-            "batch": job.batch,
-            "seed": job.seed,
-            "C": job.C,
-            "N": job.N,
-            "torch": torch.__version__,
-            "robnas": robnas.__version__,
-            "device": device,
-            "host": platform.node(),
-            "seconds": round(time.perf_counter() - t0, 3),
-        }
-    )
-    return row
-
-
-def _worker_init() -> None:
-    import torch
-
-    torch.set_num_threads(1)
-
-
-def _work(args: tuple[int, MeasureJob]) -> dict[str, Any]:
-    return measure_arch(*args)
-
-
-SETTINGS = ("dataset", "batch", "seed", "C", "N")
-"""The columns that define a row's configuration; a table holds rows of one configuration only."""
-
-
-def done_indices(out: Path, job: MeasureJob | None = None) -> set[int]:
-    """Indices already in the CSV ``out`` (empty if it does not exist).
-
-    A last row cut by a kill or a full disk (no line end) is dropped from the file first. With
-    ``job``, a table whose rows were computed with other settings (dataset, batch, seed, C, N) is
-    refused: resuming it would mix rows of different configurations.
+    One row per architecture (uid) and seed with results under the configuration's protocol,
+    dataset and seeds: the configuration's architectures first, in its order, then any other
+    architecture the store holds under the same protocol (an earlier selection), by uid. Jobs not
+    done (failed, or not run yet) have no row. Columns: :data:`ID_COLUMNS` (``index`` is the
+    uid: builds run each isomorphism class once, on its representative), the measure columns
+    (``MEASURE`` or ``MEASURE.KEY``, in the order of the configuration's measures), then
+    :data:`PROVENANCE`.
     """
-    if not out.exists():
-        return set()
-    if not out.is_file():
-        raise ConfigError(f"{out} is not a regular file; give a CSV file path with --out")
-    _drop_cut_row(out)
+    from robnas.measures.registry import DEFAULT_MEASURES
+    from robnas.runner.config import load_config
+    from robnas.runner.measure_job import DEFAULT_SIZE, INIT_PREFIX
+    from robnas.spaces.nb201 import Arch
+    from robnas.store import ResultStore
+
+    cfg = load_config(config)
+    db = store if isinstance(store, ResultStore) else ResultStore(store, readonly=True)
     try:
-        with out.open(newline="") as f:
-            reader = csv.DictReader(f)
-            if reader.fieldnames is None:
-                return set()
-            if "index" not in reader.fieldnames:
-                raise ConfigError(f"{out} is not a measure table (no 'index' column); choose another --out")
-            rows = list(reader)
-    except (OSError, UnicodeDecodeError, csv.Error) as exc:
-        raise DataError(f"cannot read the measure table {out}: {exc}") from None
-    if job is not None:
-        want = {k: str(getattr(job, k)) for k in SETTINGS}
-        for r in rows:
-            have = {k: r.get(k, "") for k in SETTINGS}
-            if have != want:
-                diff = ", ".join(f"{k} {have[k]} (now {want[k]})" for k in SETTINGS if have[k] != want[k])
-                raise ConfigError(
-                    f"{out} holds rows computed with other settings ({diff}); "
-                    "use another --out, or the same settings to resume"
-                )
-    return {int(r["index"]) for r in rows if r.get("index")}
+        q = db.query(dataset=cfg.dataset, protocol=cfg.protocol_hash)
+    finally:
+        if db is not store:
+            db.close()
+    size = {**DEFAULT_SIZE, **cfg.model}
+    batch = int(cfg.eval.get("measure_batch", 64))
+    prefix = f"{cfg.dataset}/{INIT_PREFIX}"
+    seconds = f"{cfg.dataset}/measure-seconds"
+    rows: dict[tuple[int, int], dict[str, Any]] = {}
+    present: set[str] = set()
+    for r in q[q["seed"].isin(cfg.seeds)].itertuples(index=False):
+        key = (int(r.uid), int(r.seed))
+        row = rows.get(key)
+        if row is None:
+            row = rows[key] = {
+                "index": key[0],
+                "uid": key[0],
+                "arch": r.arch or Arch.from_index(key[0]).string,
+                "dataset": cfg.dataset,
+                "batch": batch,
+                "seed": key[1],
+                "C": size["C"],
+                "N": size["N"],
+                "torch": r.torch_version,
+                "robnas": r.robnas_version,
+                "device": r.device,
+                "host": r.host,
+                "seconds": math.nan,
+                "protocol": cfg.protocol_hash,
+            }
+        if r.metric.startswith(prefix):
+            column = r.metric[len(prefix) :]
+            row[column] = float(r.value)
+            present.add(column)
+        elif r.metric == seconds:
+            row["seconds"] = round(float(r.value), 3)
+    order = {uid: i for i, uid in enumerate(cfg.arch_uids())}
+    keys = sorted(rows, key=lambda k: (order.get(k[0], len(order)), k[0], cfg.seeds.index(k[1])))
+    columns = [*ID_COLUMNS, *_in_measure_order(present, cfg.measures or DEFAULT_MEASURES), *PROVENANCE]
+    return columns, [rows[k] for k in keys]
 
 
-def prepare_output(out: str | os.PathLike[str]) -> Path:
-    """Check, before any work, that rows can be appended to ``out`` (a regular file, created empty
-    if missing, in a folder created if missing); :class:`DataError` / :class:`ConfigError` if not
-    (a folder, a device such as ``/dev/full``, a read-only place)."""
+def _in_measure_order(columns: set[str], names: Sequence[str]) -> list[str]:
+    """``columns`` (``MEASURE`` or ``MEASURE.KEY``) in the order of the measures ``names``."""
+    rank = {n: i for i, n in enumerate(names)}
+    return sorted(columns, key=lambda c: (rank.get(c.split(".", 1)[0], len(rank)), c))
+
+
+def check_export(out: str | os.PathLike[str], store: str | os.PathLike[str]) -> Path:
+    """Check, before a build, that its table can be written to ``out`` (the CSV export of the
+    store ``store``): a regular file or a new one, in a folder that can be written (created if
+    missing); an existing file must be a measure table, and one with rows needs its store (a table
+    written by an older robnas, whose rows are in no store, is not replaced). :class:`ConfigError`
+    or :class:`DataError` otherwise."""
     path = Path(out)
+    if path.suffix.lower() in STORE_SUFFIXES:
+        raise ConfigError(f"--out {path} is the CSV export; give the results database with --store")
     if path.exists() and not path.is_file():
         raise ConfigError(f"{path} is not a regular file; give a CSV file path with --out")
+    if path.is_file() and path.stat().st_size:
+        try:
+            with path.open(newline="", encoding="utf-8") as f:
+                lines = [f.readline(), f.readline()]
+        except (OSError, UnicodeDecodeError) as exc:
+            raise DataError(f"cannot read {path}: {exc}") from None
+        if next(csv.reader([lines[0]]), [""])[0] != "index":
+            raise ConfigError(f"{path} is not a measure table (no 'index' column); choose another --out")
+        if lines[1].strip() and not Path(store).exists():
+            raise ConfigError(
+                f"{path} holds rows that are in no store ({store} does not exist; a table of an "
+                "older robnas?); move it away, or give its results database with --store"
+            )
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        with path.open("a"):
-            pass
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        os.close(fd)
+        os.unlink(tmp)
     except OSError as exc:
         raise DataError(f"cannot write the measure table {path}: {exc.strerror or exc}") from None
     return path
 
 
-def _drop_cut_row(out: Path) -> None:
-    """Truncate ``out`` after its last complete line (a row without its line end was cut)."""
-    size = out.stat().st_size
-    if size == 0:
-        return
-    with out.open("rb+") as f:
-        f.seek(max(0, size - 1))
-        if f.read(1) == b"\n":
-            return
-        f.seek(0)
-        data = f.read()
-        f.truncate(data.rfind(b"\n") + 1)
+def export_csv(store: Any, config: Any, out: str | os.PathLike[str]) -> int:
+    """Write :func:`study_rows` of ``config`` in ``store`` to the CSV ``out``, all at once (a
+    reader sees the old table or the new one); returns the number of rows. Values are written as
+    Python reads them back (``repr``), a missing value as ``nan``."""
+    from robnas.checks import writing
+    from robnas.utils import atomic_write
 
-
-def _append(out: Path, row: dict[str, Any]) -> None:
-    """Append one row with a single write of the whole line (then fsync); a row cut by a full disk
-    or a kill has no line end and is dropped by the next :func:`done_indices`."""
-    try:
-        exists = out.exists() and out.stat().st_size > 0
-        if exists:
-            with out.open(newline="") as f:
-                header = next(csv.reader(f))
-            extra = [k for k in row if k not in header]
-            if extra:
-                raise ConfigError(
-                    f"{out} was written with other measures (new columns {', '.join(extra[:3])}); "
-                    "use another --out or the same --measures"
-                )
-        else:
-            header = list(row)
-        buf = io.StringIO()
-        writer = csv.DictWriter(buf, fieldnames=header, restval="")
-        if not exists:
-            writer.writeheader()
+    columns, rows = study_rows(store, config)
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=columns, restval="nan")
+    writer.writeheader()
+    for row in rows:
         writer.writerow({k: _fmt(v) for k, v in row.items()})
-        with out.open("a", newline="") as f:
-            f.write(buf.getvalue())
-            f.flush()
-            os.fsync(f.fileno())
-    except OSError as exc:
-        raise DataError(f"cannot write the measure table {out}: {exc.strerror or exc}") from None
+    with writing(out, "the measure table"):
+        atomic_write(out, buf.getvalue())
+    return len(rows)
 
 
 def _fmt(v: Any) -> Any:
     if isinstance(v, float):
         return "nan" if math.isnan(v) else repr(v)
     return v
-
-
-def check_job(job: MeasureJob, workers: int = 1) -> None:
-    """Check a job before any work, so that bad input fails with one clear message: the measure
-    names (normalised in place), the batch size, the number of workers, and the batch itself
-    (loaded and cached here, so a missing dataset is reported before anything runs)."""
-    from robnas.measures.registry import parse_measures
-
-    job.measures = parse_measures(job.measures)
-    if workers < 1:
-        raise ConfigError(f"--workers must be at least 1, got {workers}")
-    if job.batch < 2:
-        raise ConfigError(
-            f"--batch must be at least 2 (kernels and correlations need pairs), got {job.batch}"
-        )
-    _batch(job)
-
-
-def run_measures(
-    indices: Sequence[int],
-    job: MeasureJob,
-    out: str | os.PathLike[str],
-    workers: int = 1,
-    on_row: Callable[[dict[str, Any]], None] | None = None,
-) -> int:
-    """Measure every index not yet in ``out``, appending a row as each finishes; returns how many
-    were computed now. ``workers > 1`` uses that many local processes (one torch thread each)."""
-    check_job(job, workers)
-    path = prepare_output(out)
-    done = done_indices(path, job)
-    todo = [i for i in indices if i not in done]
-    rows: Iterator[dict[str, Any]]
-    if workers == 1 or len(todo) <= 1:
-        _worker_init()
-        rows = (measure_arch(i, job) for i in todo)
-        pool = None
-    else:
-        import multiprocessing as mp
-
-        pool = mp.get_context("spawn").Pool(workers, initializer=_worker_init)
-        rows = pool.imap_unordered(_work, [(i, job) for i in todo])
-    n = 0
-    try:
-        for row in rows:
-            _append(path, row)
-            n += 1
-            if on_row is not None:
-                on_row(row)
-    finally:
-        if pool is not None:
-            pool.terminate()
-    return n
 
 
 def read_store(path: str | os.PathLike[str]) -> Any:
@@ -339,18 +212,23 @@ def read_store(path: str | os.PathLike[str]) -> Any:
 
 
 def read_table(path: str | os.PathLike[str]) -> Any:
-    """A measure CSV (or a builder store, ``.sqlite``) as a DataFrame indexed by architecture."""
+    """A measure CSV (:func:`export_csv`, or a table of an older robnas) or a builder store
+    (``.sqlite``, ``.db``) as a DataFrame indexed by architecture; the numeric columns of rows of
+    the same architecture (several seeds) are averaged, as :func:`read_store` does."""
     import pandas as pd
 
     p = Path(path)
     if not p.exists():
         raise MissingFileError(f"measure table {p} not found; compute it with robnas measure --out {p}")
-    if p.suffix in (".sqlite", ".db"):
+    if p.suffix.lower() in STORE_SUFFIXES:
         return read_store(p)
-    df = pd.read_csv(p)
+    try:
+        df = pd.read_csv(p)
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raise DataError(f"cannot read the measure table {p}: {exc}") from None
     if "index" not in df.columns:
         raise ConfigError(f"{p} is not a measure table (no 'index' column)")
-    return df.drop_duplicates("index", keep="last").set_index("index")
+    return df.groupby("index", sort=False).mean(numeric_only=True)
 
 
 def measure_columns(df: Any) -> list[str]:

@@ -242,7 +242,7 @@ class _Progress:
 def build(
     config: BuildConfig | str | os.PathLike[str] | dict[str, Any],
     executor: str | Executor = "local",
-    workers: int = 1,
+    workers: int | None = 1,
     progress: bool = True,
     address: str | None = None,
     retry_failed: bool = False,
@@ -254,8 +254,9 @@ def build(
     """Build (or resume) the benchmark described by ``config``; returns what was done.
 
     ``executor`` is ``"local"`` (``workers`` processes on this machine) or ``"ray"`` (``address``
-    of a Ray cluster, ``"auto"`` to join the running one, or ``None`` for a local Ray instance),
-    or an :class:`Executor` instance. ``output`` overrides the configuration's database path.
+    of a Ray cluster, ``"auto"`` to join the running one, or ``None`` for a local Ray instance;
+    ``workers=None``: as many tasks in flight as the cluster has CPUs), or an :class:`Executor`
+    instance. ``output`` overrides the configuration's database path.
     With ``interruptible`` (main thread only), Ctrl-C or SIGTERM stops the build after writing
     the results that have arrived; the report then has ``interrupted=True``.
     """
@@ -346,7 +347,7 @@ def _run(
     cfg: BuildConfig,
     store: ResultStore,
     executor: str | Executor,
-    workers: int,
+    workers: int | None,
     progress: bool,
     address: str | None,
     retry_failed: bool,

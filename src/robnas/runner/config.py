@@ -4,7 +4,7 @@ A configuration is a YAML file (or a dict) read into :class:`BuildConfig`; every
 validated with a message that names the field and says what to write instead. Example::
 
     kind: train-attack            # job kind: train-attack (default) or synthetic (tests)
-    architectures: sample:20      # all | unique | sample:N | [index or NAS-Bench-201 string, ...]
+    architectures: sample:20      # all | unique | sample:N | 5,17,123 | [index or NAS-Bench-201 string, ...]
     sample_seed: 0                # seed of sample:N
     dataset: digits
     root: null                    # data root (default: $ROBNAS_DATA or the per-user folder)
@@ -15,6 +15,7 @@ validated with a message that names the field and says what to write instead. Ex
     # or with settings, spelled in the metric names (see AttackPlan): pgd: {eps: [3, 8], steps: 20}
     corruptions: {fog: [3], gaussian_noise: [1, 3]}   # severities 1..5
     measures: []                  # robustness measures at initialisation
+    measure_options: {}           # per-measure options, e.g. {hessian: {max_iter: 10}}
     eval: {examples: 500, batch_size: 250}
     output: builds/digits.sqlite
     retries: 1                    # extra attempts of a failed job within one build
@@ -24,7 +25,15 @@ Two hashes identify what was run. The **protocol hash** covers everything that d
 job's numbers (kind, dataset, model, training, attacks, corruptions, measures, evaluation); it is
 part of every result's key, so results of different protocols never mix. The **config hash**
 covers the whole configuration (also the architecture list and seeds) and is stored as
-provenance. Relative ``output`` and ``root`` paths are relative to the configuration file.
+provenance. An empty ``measure_options`` is left out of both (configurations written before it
+existed keep their hashes). Relative ``output`` and ``root`` paths are relative to the
+configuration file.
+
+The architecture grammar (``architectures``) is the one of every command that selects
+architectures (``robnas measure --archs`` too): ``all`` or ``unique`` (the 6,466 isomorphism-class
+representatives), ``sample:N`` (``N`` of them drawn with ``sample_seed``), one index or
+NAS-Bench-201 string, a comma-separated list of indices (``5,17,123``) or a YAML list. Jobs run on
+the representative (uid) of each architecture's class, each once.
 """
 
 from __future__ import annotations
@@ -60,6 +69,7 @@ FIELDS = (
     "attacks",
     "corruptions",
     "measures",
+    "measure_options",
     "eval",
     "synthetic",
     "output",
@@ -75,6 +85,7 @@ PROTOCOL_FIELDS = (
     "attacks",
     "corruptions",
     "measures",
+    "measure_options",
     "eval",
     "synthetic",
 )
@@ -105,6 +116,7 @@ class BuildConfig:
     attacks: dict[str, Any] = field(default_factory=dict)
     corruptions: dict[str, tuple[int, ...]] = field(default_factory=dict)
     measures: tuple[str, ...] = ()
+    measure_options: dict[str, dict[str, Any]] = field(default_factory=dict)
     eval: dict[str, Any] = field(default_factory=dict)
     synthetic: dict[str, Any] = field(default_factory=dict)
     output: str = "build.sqlite"
@@ -143,6 +155,7 @@ class BuildConfig:
         kwargs["attacks"] = _attacks(d.get("attacks") or {})
         kwargs["corruptions"] = _corruptions(d.get("corruptions") or {})
         kwargs["measures"] = _measures(d.get("measures") or [])
+        kwargs["measure_options"] = _measure_options(d.get("measure_options") or {})
         kwargs["eval"] = _mapping(d.get("eval") or {}, "eval", "e.g. eval: {examples: 500, batch_size: 250}")
         kwargs["synthetic"] = _mapping(d.get("synthetic") or {}, "synthetic", "e.g. synthetic: {sleep: 0.1}")
         output = d.get("output", "build.sqlite")
@@ -186,12 +199,15 @@ class BuildConfig:
 
     # ------------------------------------------------------------------ derived
     def to_dict(self) -> dict[str, Any]:
-        """Plain, JSON-ready form (tuples become lists)."""
-        return json.loads(json.dumps(asdict(self)))
+        """Plain, JSON-ready form (tuples become lists); an empty ``measure_options`` is left out."""
+        d = json.loads(json.dumps(asdict(self)))
+        if not d["measure_options"]:
+            del d["measure_options"]  # so configurations from before the field keep their hashes
+        return d
 
     def protocol_dict(self) -> dict[str, Any]:
         d = self.to_dict()
-        return {k: d[k] for k in PROTOCOL_FIELDS}
+        return {k: d[k] for k in PROTOCOL_FIELDS if k in d}
 
     @property
     def protocol_hash(self) -> str:
@@ -271,12 +287,24 @@ def _mapping(value: Any, name: str, example: str) -> dict[str, Any]:
 
 
 def _architectures(value: Any) -> Any:
-    fix = "write all, unique, sample:N (with sample_seed) or a list of indices / NAS-Bench-201 strings"
+    """The ``architectures`` grammar (see the module docstring), validated: ``"all"``,
+    ``"unique"``, ``"sample:N"`` or a list of indices."""
+    fix = (
+        "write all, unique, sample:N (with sample_seed), indices such as 5,17,123 "
+        "or a list of indices / NAS-Bench-201 strings"
+    )
     if isinstance(value, str):
         v = value.strip().lower()
+        if not v:
+            raise _bad("architectures", "no architecture given", fix)
         if v in ("all", "unique"):
             return v
+        if "," in v:  # a comma-separated list (NAS-Bench-201 strings have no commas)
+            value = [t.strip() for t in value.split(",") if t.strip()]
+            return _architectures(value)
         m = _SAMPLE.match(v)
+        if v.startswith("sample") and not m:
+            raise _bad("architectures", f"{value!r} needs a whole number N in sample:N", fix)
         if m:
             n = int(m[1])
             if not 1 <= n <= 6466:
@@ -479,6 +507,21 @@ def _measures(value: Any) -> tuple[str, ...]:
             "measures", f"expected a list of measure names, got {value!r}", "e.g. measures: [jacobian]"
         )
     return tuple(_name(m, "measures", "e.g. measures: [jacobian]") for m in value)
+
+
+def _measure_options(value: Any) -> dict[str, dict[str, Any]]:
+    """``{measure: {option: value}}`` (names in lower case); whether each measure takes each
+    option is checked by the job kind, which knows the measures."""
+    fix = "e.g. measure_options: {hessian: {max_iter: 10}, ntk_adv: {eps: 0.0314}}"
+    d = _mapping(value, "measure_options", fix)
+    out: dict[str, dict[str, Any]] = {}
+    for name, opts in d.items():
+        key = _name(name, "measure_options", fix)
+        out[key] = _mapping(opts, f"measure_options.{key}", fix)
+        for k, v in out[key].items():
+            if not isinstance(v, str | int | float | bool) and v is not None:
+                raise _bad(f"measure_options.{key}.{k}", f"expected a number or a word, got {v!r}", fix)
+    return out
 
 
 def load_config(source: str | os.PathLike[str] | Mapping[str, Any] | BuildConfig) -> BuildConfig:

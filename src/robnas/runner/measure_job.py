@@ -10,7 +10,11 @@ any build. For a job (architecture ``uid``, ``seed``):
    says otherwise (default ``C=16, N=5``), initialised from the seed;
 3. the measures are ``measures:`` (names, ``default`` or ``all``; default:
    :data:`robnas.measures.DEFAULT_MEASURES`) with their defaults (for the NTK family, Wu et al.'s
-   protocol: PGD-7 at 8/255, ``beta = 1``, three initialisations).
+   protocol: PGD-7 at 8/255, ``beta = 1``, three initialisations), or as ``measure_options:``
+   says (``{hessian: {max_iter: 10}}``; part of the protocol).
+
+``robnas measure --archs SPEC`` runs such a build (:mod:`robnas.cli.measure`), and
+:func:`robnas.measures.study.export_csv` writes its results as a table, one row per architecture.
 
 Metric names: ``DATASET/init.MEASURE`` (``cifar10/init.jacobian``, ``cifar10/init.ntk_adv.lmin``)
 for values at initialisation; the ``train-attack`` kind stores the same measures of the *trained*
@@ -50,8 +54,11 @@ def _names(config_measures: Any) -> list[str]:
 
 
 def check(config: Any) -> None:
-    """Refuse, before any job runs, a configuration this kind cannot run."""
+    """Refuse, before any job runs, a configuration this kind cannot run (an unknown dataset or
+    measure, an option a measure does not take, a missing training split)."""
     from robnas.data import available_datasets
+    from robnas.measures.registry import check_measure_options
+    from robnas.runner.train_attack import check_data_files
 
     if config.dataset not in available_datasets():
         raise ConfigError(
@@ -71,7 +78,12 @@ def check(config: Any) -> None:
     n = config.eval.get("measure_batch", 64)
     if isinstance(n, bool) or not isinstance(n, int) or n < 2:
         raise ConfigError(f"build config: eval: measure_batch must be an integer >= 2, got {n!r}")
-    _names(config.measures)
+    names = _names(config.measures)
+    try:
+        check_measure_options(config.measure_options, names)
+    except ConfigError as exc:
+        raise ConfigError(f"build config: measure_options: {exc}") from None
+    check_data_files(config.dataset, config.root, splits=("train",))
 
 
 def run(job: Job, device: str) -> dict[str, float]:
@@ -90,7 +102,8 @@ def run(job: Job, device: str) -> dict[str, float]:
         return build_network(job.uid, C=size["C"], N=size["N"], **info.model_kwargs()).to(device)
 
     t0 = time.perf_counter()
-    values = compute_measures(_names(spec.get("measures")), make, x, y, seed=job.seed)
+    options = spec.get("measure_options") or None
+    values = compute_measures(_names(spec.get("measures")), make, x, y, seed=job.seed, options=options)
     out = {init_metric(job.dataset, k): float(v) for k, v in values.items()}
     torch.manual_seed(job.seed)
     out[f"{job.dataset}/params"] = float(count_params(make()))

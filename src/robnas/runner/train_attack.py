@@ -15,7 +15,7 @@ For a job (architecture, seed) under a protocol it
    generating them);
 4. computes the configured measures (:mod:`robnas.measures`) on one batch
    (:func:`robnas.measures.measure_batch`) at initialisation and again on the trained network
-   with its own BatchNorm statistics (``bn="as-is"``).
+   with its own BatchNorm statistics (``bn="as-is"``), with the options of ``measure_options``.
 
 Metric names follow the benchmarks: ``digits/clean``, ``digits/pgd@8``, ``digits/autoattack@8``,
 ``digits/worst@8``, ``digits/masking-huge_eps``, ``digits/fog#3``, ``digits/pgd-k20@8`` (an attack
@@ -114,19 +114,25 @@ def check(config: Any) -> None:
                         f"and labels.npy; {reader.how_to_get()}"
                     )
     check_data_files(config.dataset, config.root)
-    if config.measures:
+    if config.measures or config.measure_options:
         from robnas.measures import parse_measures
+        from robnas.measures.registry import check_measure_options
 
-        parse_measures(list(config.measures))
+        names = parse_measures(list(config.measures)) if config.measures else []
+        try:
+            check_measure_options(config.measure_options, names)
+        except ConfigError as exc:
+            raise ConfigError(f"build config: measure_options: {exc}") from None
 
 
-def check_data_files(dataset: str, root: str | None) -> None:
-    """:class:`~robnas.errors.DataError` naming the first missing file of the training or test
-    split, before any job starts (instead of every job failing, and being retried, on its own)."""
+def check_data_files(dataset: str, root: str | None, splits: tuple[str, ...] = ("train", "test")) -> None:
+    """:class:`~robnas.errors.DataError` naming the first missing file of the ``splits`` (the
+    training and test splits), before any job starts (instead of every job failing, and being
+    retried, on its own)."""
     from robnas.data import get_reader
 
     reader = get_reader(dataset, root)
-    for split in ("train", "test"):
+    for split in splits:
         if split in reader.splits():
             for spec in reader.describe().files_for(split):
                 reader.require(spec)
@@ -185,7 +191,8 @@ def run(job: Job, device: str) -> dict[str, float]:
 
         mx, my, _ = measure_batch(ds_name, int(ev.get("measure_batch", 64)), job.seed, root)
         mx, my = mx.to(device), my.to(device)
-        values = compute_measures(list(spec["measures"]), make, mx, my, seed=job.seed)
+        options = spec.get("measure_options") or None
+        values = compute_measures(list(spec["measures"]), make, mx, my, seed=job.seed, options=options)
         out.update({init_metric(ds_name, k): float(v) for k, v in values.items()})
         torch.manual_seed(job.seed)
         model = make().to(device)
@@ -200,7 +207,7 @@ def run(job: Job, device: str) -> dict[str, float]:
     if spec.get("measures"):
         from robnas.measures import measure_trained
 
-        trained = measure_trained(list(spec["measures"]), model, mx, my, seed=job.seed)
+        trained = measure_trained(list(spec["measures"]), model, mx, my, seed=job.seed, options=options)
         # sizes come from robnas.models (count_params, count_flops): a measure of the same name
         # (the zero-cost "params" and "flops" proxies) does not overwrite them
         out.update({prefix + k: float(v) for k, v in trained.items() if prefix + k not in out})
