@@ -46,3 +46,12 @@ def test_read_json_errors_are_data_errors(tmp_path):
     assert read_json(
         bad.with_name("ok.json") if atomic_write_json(bad.with_name("ok.json"), [1]) else bad
     ) == [1]
+
+
+def test_atomic_write_gives_the_permissions_of_an_ordinary_file(tmp_path):
+    import os
+
+    plain = tmp_path / "plain.txt"
+    plain.write_text("x")
+    out = atomic_write(tmp_path / "atomic.txt", "x")
+    assert os.stat(out).st_mode & 0o777 == os.stat(plain).st_mode & 0o777

@@ -18,6 +18,15 @@ from robnas.errors import DataError, MissingFileError
 PathLike = str | os.PathLike[str]
 
 
+def _read_umask() -> int:
+    umask = os.umask(0o022)  # the only way to read it; done once, at import, before any threads
+    os.umask(umask)
+    return umask
+
+
+_UMASK = _read_umask()
+
+
 def atomic_write(path: PathLike, content: bytes | str | Callable[[IO[bytes]], Any]) -> Path:
     """Write ``path`` all at once: readers see the old file or the new one, never half of one.
 
@@ -25,11 +34,13 @@ def atomic_write(path: PathLike, content: bytes | str | Callable[[IO[bytes]], An
     ``lambda fh: torch.save(state, fh)``). The data go to a temporary file in the same folder,
     which then replaces ``path`` (``os.replace`` is atomic on POSIX and Windows); on any failure
     the temporary file is removed and ``path`` is untouched. The folder is created if needed.
+    The file gets the permissions of an ordinary ``open()`` (``0666`` minus the umask).
     """
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
     try:
+        os.fchmod(fd, 0o666 & ~_UMASK)  # mkstemp creates 0600; an ordinary open() gives this
         with os.fdopen(fd, "wb") as fh:
             if isinstance(content, str):
                 fh.write(content.encode("utf-8"))
