@@ -269,6 +269,27 @@ def test_eval_protocol_with_auxiliary_head_records_it_and_counts_params_without_
         evaluate_genotype(g, auxiliary=True, auxiliary_weight=-1.0, **kw)  # type: ignore[arg-type]
 
 
+@pytest.mark.usefixtures("one_thread")
+def test_eval_protocol_attacks_with_autoattack_no_weaker_than_pgd() -> None:
+    from robnas.dnas.evaluate import evaluate_genotype
+
+    g = Genotype.parse(
+        "Genotype(normal=[('sep_conv_3x3', 0), ('skip_connect', 1), ('max_pool_3x3', 0), ('dil_conv_3x3', 2), "
+        "('avg_pool_3x3', 1), ('sep_conv_5x5', 3), ('dil_conv_5x5', 2), ('skip_connect', 4)], "
+        "normal_concat=[2, 3, 4, 5], reduce=[('max_pool_3x3', 0), ('skip_connect', 1), ('sep_conv_3x3', 0), "
+        "('avg_pool_3x3', 2), ('dil_conv_3x3', 1), ('max_pool_3x3', 3), ('skip_connect', 4), ('sep_conv_5x5', 0)], "
+        "reduce_concat=[2, 3, 4, 5])"
+    )
+    res = evaluate_genotype(
+        g, dataset="digits", C=2, layers=3, epochs=2, n_train=128, n_test=12, eps=2 / 255,
+        attacks=("pgd", "autoattack"), certified=False, progress=False,
+    )  # fmt: skip
+    acc = res["robustness"]["accuracy"]
+    assert set(acc) == {"pgd", "autoattack"}
+    # the same network and images: AutoAttack (APGD-CE, APGD-T, FAB-T, Square) is at least as strong
+    assert acc["autoattack"]["2"] <= acc["pgd"]["2"] <= res["robustness"]["clean_accuracy"]
+
+
 @pytest.mark.parametrize("space", ["nb201", "darts"])
 def test_e2rnas_flops_objective_is_expected_macs(space: str) -> None:
     torch.manual_seed(0)

@@ -4,7 +4,12 @@
 
 Each (method, seed) is one :func:`robnas.dnas.search` run in ``results/dnas/runs/<method>-s<seed>``;
 an interrupted run resumes from its last finished epoch, a finished one is skipped.
-``summarise.py`` then builds the table.
+``summarise.py`` then builds the table (``summarise_v2.py --runs runs-v2`` for the rerun).
+
+The README's tables: ``--runs runs-v2`` (3 epochs, alpha updated from the first step) and
+``--runs runs-v3 --epochs 6 --warmup-epochs 3`` (the same number of alpha steps after three epochs
+of weight training at uniform alpha; see ``op_preference.py`` for why), and for E2RNAS also
+``--runs runs-v3-exclude-none --epochs 6 --warmup-epochs 3 --exclude-none --methods e2rnas``.
 """
 
 from __future__ import annotations
@@ -28,7 +33,13 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--root", default=None)
     ap.add_argument("--runs", default="runs", help="folder of the runs under results/dnas")
+    ap.add_argument("--epochs", type=int, default=SETTINGS["epochs"])
+    ap.add_argument(
+        "--warmup-epochs", type=int, default=0, help="epochs of weight training at fixed alpha first"
+    )
+    ap.add_argument("--exclude-none", action="store_true", help="derive no 'none' (DARTS' rule)")
     args = ap.parse_args()
+    settings = {**SETTINGS, "epochs": args.epochs, "exclude_none": args.exclude_none}
     torch.set_num_threads(args.threads)
     for seed in args.seeds:
         for method in args.methods:
@@ -37,13 +48,16 @@ def main() -> None:
                 print(f"{out.name}: done", flush=True)
                 continue
             t = time.time()
-            cfg = SearchConfig(method=method, seed=seed, root=args.root, **SETTINGS)
+            cfg = SearchConfig(
+                method=method, seed=seed, root=args.root, warmup_epochs=args.warmup_epochs, **settings
+            )
 
             def progress(
                 epoch: int, epochs: int, step: int, steps: int, rec: dict, name: str = out.name
             ) -> None:
                 if step == steps:
-                    print(f"{name}: epoch {epoch + 1}/{epochs} upper {rec['upper']:.3f}", flush=True)
+                    upper = rec.get("upper", float("nan"))  # none in warm-up epochs
+                    print(f"{name}: epoch {epoch + 1}/{epochs} upper {upper:.3f}", flush=True)
 
             run = search(cfg, out, progress=progress)
             print(f"{out.name}: {run.history[-1]['arch']} ({time.time() - t:.0f}s)", flush=True)

@@ -6,16 +6,17 @@ the NB201 search table.
     # writes results/dnas/op_preference.json
 
 The setting is the search experiment's (``experiment.py``: NB201 supernet C=8, N=1, CIFAR-10, 480
-images halved into train and validation, batch 32). For every objective of every method (DARTS:
-CE; DSRNA-cb: CE and the negative log certified radius; DSRNA-Jacobian: the Jacobian term;
-E2RNAS: its accuracy, robustness and size terms) it computes the alpha-gradient on one validation
-batch and reports, per operation, the descent direction ``-dL/dalpha`` averaged over the six
-edges and normalised by the gradient's norm (a softmax's alpha-gradient sums to zero over the
-operations of an edge, so positive means "this objective raises that operation's weight"). Twice:
-at initialisation, and after ``--warmup`` SGD steps on the weights alone at uniform alpha (DARTS'
-weight optimiser settings), when the convolutions have learnt something. ``free_minus_conv`` is the
-mean over the parameter-free operations (none, skip, avg-pool) minus the mean over the two
-convolutions: > 0 means the objective favours parameter-free cells.
+images halved into train and validation, batch 32). For every objective of every method (DARTS: CE;
+DSRNA-cb: CE and the negative log certified radius; DSRNA-Jacobian: the Jacobian term; E2RNAS: its
+accuracy, robustness and size terms) it computes the alpha-gradient, averaged over the seven
+validation batches, and reports, per operation, the descent direction ``-dL/dalpha`` averaged over
+the six edges and normalised by the gradient's norm (a softmax's alpha-gradient sums to zero over
+the operations of an edge, so positive means "this objective raises that operation's weight"): at
+initialisation and after each of ``--warmup`` numbers of SGD steps on the weights alone at uniform
+alpha (DARTS' weight optimiser settings; 21 steps are the three warm-up epochs of ``runs-v3``, 300 a
+longer warm-up), when the convolutions have learnt something. ``free_minus_conv`` is the mean over
+the parameter-free operations (none, skip, avg-pool) minus the mean over the two convolutions: > 0
+means the objective favours parameter-free cells.
 """
 
 from __future__ import annotations
@@ -40,17 +41,24 @@ TERMS = {
 }
 
 
-def preferences(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor) -> dict[str, dict[str, float]]:
+def preferences(
+    model: torch.nn.Module, batches: list[tuple[torch.Tensor, torch.Tensor]]
+) -> dict[str, dict[str, float]]:
+    """Per objective: the per-operation descent direction, mean over ``batches`` and edges."""
     alphas = list(model.arch_parameters())  # type: ignore[operator]
     out: dict[str, dict[str, float]] = {}
     for method_name, terms in TERMS.items():
         method = get_method(method_name)
         method.begin_epoch(1, 1)  # past DSRNA-Jacobian's warm-up, so its term is on
         model.train()
-        objectives = method.upper_objectives(model, x, y, 0)
+        total = {term: torch.zeros_like(alphas[0]) for term in terms}
+        for i, (x, y) in enumerate(batches):
+            objectives = method.upper_objectives(model, x, y, i)
+            for term in terms:
+                (g,) = torch.autograd.grad(objectives[term], alphas[0], retain_graph=True)
+                total[term] += g / len(batches)
         for term in terms:
-            (g,) = torch.autograd.grad(objectives[term], alphas[0], retain_graph=True)
-            d = -g.reshape(-1, len(OPS))
+            d = -total[term].reshape(-1, len(OPS))
             d = d / d.norm().clamp_min(1e-30)
             per_op = {op: float(d[:, i].mean()) for i, op in enumerate(OPS)}
             free = sum(per_op[o] for o in FREE) / len(FREE)
@@ -63,21 +71,28 @@ def main() -> None:
     import argparse
 
     ap = argparse.ArgumentParser()
-    ap.add_argument("--warmup", type=int, default=300, help="weight-only SGD steps before the second reading")
+    ap.add_argument(
+        "--warmup",
+        type=int,
+        nargs="+",
+        default=[21, 300],
+        help="readings after these numbers of weight-only SGD steps (21: the warm-up of runs-v3)",
+    )
     args = ap.parse_args()
     torch.set_num_threads(1)
     cfg = SearchConfig(space="nb201", method="darts", epochs=1, C=8, N=1, batch_size=32, n_train=480)
     train_ds, val_ds = load_data(cfg)
     model = build_model(cfg, train_ds.info)
-    xv, yv = next(iter(make_loader(val_ds, 32, shuffle=True, seed=0)))
-    result = {"init": preferences(model, xv, yv)}
+    val = list(make_loader(val_ds, 32, shuffle=False, drop_last=True))  # all 7 validation batches
+    result: dict = {"init": preferences(model, val)}
     opt = torch.optim.SGD(
         model.weight_parameters(), lr=cfg.w_lr, momentum=cfg.w_momentum, weight_decay=cfg.w_wd
     )
     step, epoch = 0, 0
-    losses = []
-    while step < args.warmup:
-        for xt, yt in make_loader(train_ds, 32, shuffle=True, augment=True, seed=epoch):
+    losses: list[float] = []
+    readings = sorted(set(args.warmup))
+    while readings:
+        for xt, yt in make_loader(train_ds, 32, shuffle=True, drop_last=True, seed=epoch):
             model.train()
             loss = torch.nn.functional.cross_entropy(model(xt), yt)
             opt.zero_grad()
@@ -86,13 +101,15 @@ def main() -> None:
             opt.step()
             losses.append(loss.item())
             step += 1
-            if step >= args.warmup:
+            if readings and step == readings[0]:
+                result[f"after {step} weight steps"] = preferences(model, val)
+                result[f"train loss at {step} steps (mean of last 7)"] = sum(losses[-7:]) / len(losses[-7:])
+                readings.pop(0)
+            if not readings:
                 break
         epoch += 1
-    result[f"after {args.warmup} weight steps"] = preferences(model, xv, yv)
-    result["train_loss_last_20"] = sum(losses[-20:]) / min(20, len(losses))
     (HERE / "op_preference.json").write_text(json.dumps(result, indent=1))
-    for phase in ("init", f"after {args.warmup} weight steps"):
+    for phase in (k for k, v in result.items() if isinstance(v, dict)):
         print(phase)
         for k, v in result[phase].items():
             ops = " ".join(f"{o.split('_')[0][:4]}{'3' if '3x3' in o else ''}={v[o]:+.3f}" for o in OPS)
