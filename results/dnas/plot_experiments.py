@@ -5,9 +5,9 @@
 Left: NB201 space, the found cells' size at the benchmark's C=16, N=5 against NAS-RobBench-201
 PGD@8 (``runs-v2``: hollow, alpha updated from the first step; ``runs-v3``: filled, after three
 epochs of weight warm-up). Middle: DARTS space, the retrained network's size against PGD-20
-accuracy (``runs-darts``). Right: which way each objective's alpha-gradient pushes (mean over
-parameter-free operations minus mean over convolutions, ``op_preference.json``), at
-initialisation and after weight warm-up.
+accuracy (``runs-darts``: hollow; ``runs-darts-warmup``: filled). Right: which way each
+objective's alpha-gradient pushes (mean over parameter-free operations minus mean over
+convolutions, ``op_preference.json``), at initialisation and after weight warm-up.
 """
 
 from __future__ import annotations
@@ -51,16 +51,14 @@ def main() -> None:
     ax.legend(fontsize=7)
 
     ax = axes[1]
-    for r in _rows(HERE / "runs-darts" / "summary.json"):
-        key = next(k for k in r if k.startswith("pgd20@"))
-        ax.scatter(r["params"] / 1e3, r[key], s=60, color=COLOURS.get(r["method"], "grey"))
-        ax.annotate(
-            f"s{r['seed']}",
-            (r["params"] / 1e3, r[key]),
-            fontsize=7,
-            xytext=(3, 3),
-            textcoords="offset points",
-        )
+    for runs, filled in (("runs-darts", False), ("runs-darts-warmup", True)):
+        for r in _rows(HERE / runs / "summary.json"):
+            key = next(k for k in r if k.startswith("pgd20@"))
+            c = COLOURS.get(r["method"], "grey")
+            ax.scatter(r["params"] / 1e3, r[key], s=60, facecolors=c if filled else "none", edgecolors=c)
+    ax.scatter([], [], facecolors="none", edgecolors="k", label="no warm-up (runs-darts)")
+    ax.scatter([], [], color="k", label="2 warm-up epochs (runs-darts-warmup)")
+    ax.legend(fontsize=7)
     ax.set_xlabel("parameters of the retrained network (k; C=8, 5 cells)")
     ax.set_ylabel("PGD-20 accuracy at 2/255 (500 test images)")
     ax.set_title("DARTS space (retrained at CPU scale, attacked)")
@@ -69,7 +67,7 @@ def main() -> None:
     pref = json.loads((HERE / "op_preference.json").read_text())
     phases = [k for k in pref if isinstance(pref[k], dict)]
     terms = list(pref[phases[0]])
-    width = 0.4
+    width = 0.8 / len(phases)
     for j, phase in enumerate(phases):
         ax.barh(
             [i + j * width for i in range(len(terms))],
@@ -77,7 +75,7 @@ def main() -> None:
             height=width,
             label=phase,
         )
-    ax.set_yticks([i + width / 2 for i in range(len(terms))], terms, fontsize=7)
+    ax.set_yticks([i + width * (len(phases) - 1) / 2 for i in range(len(terms))], terms, fontsize=7)
     ax.axvline(0, color="k", lw=0.8)
     ax.set_xlabel("alpha descent direction: parameter-free minus conv ops")
     ax.set_title("What each objective favours (NB201 supernet)")
