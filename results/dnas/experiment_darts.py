@@ -7,7 +7,9 @@ protocol (retrain the found genotype from scratch, attack it, certify it). Resum
 Each (method, seed) is one :func:`robnas.dnas.search` run in ``results/dnas/runs-darts/<method>-s<seed>``
 (an interrupted search resumes from its last finished epoch), followed by
 :func:`robnas.dnas.evaluate.evaluate_genotype` of the derived genotype, written to ``eval.json``
-beside it (skipped when present). ``summarise_darts.py`` builds the table.
+beside it (skipped when present). ``summarise_darts.py`` builds the table. The README's second
+DARTS-space table is ``--runs runs-darts-warmup --epochs 4 --warmup-epochs 2`` (two epochs of
+weight training at uniform alpha, then the same two search epochs).
 
 Scale (``SEARCH`` and ``EVAL`` below) against the papers (DARTS / DSRNA / E2RNAS: search with C=16,
 8 cells, 50 epochs on 25k + 25k CIFAR-10 images; evaluation with C=36, 20 cells, 600 epochs on all
@@ -43,20 +45,26 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--root", default=None)
     ap.add_argument("--runs", default="runs-darts", help="folder of the runs under results/dnas")
+    ap.add_argument("--epochs", type=int, default=SEARCH["epochs"])
+    ap.add_argument(
+        "--warmup-epochs", type=int, default=0, help="epochs of weight training at fixed alpha first"
+    )
     args = ap.parse_args()
+    search_settings = {**SEARCH, "epochs": args.epochs, "warmup_epochs": args.warmup_epochs}
     torch.set_num_threads(args.threads)
     for seed in args.seeds:
         for method in args.methods:
             out = HERE / args.runs / f"{method}-s{seed}"
             if not (out / "result.json").is_file():
                 t = time.time()
-                cfg = SearchConfig(method=method, seed=seed, root=args.root, **SEARCH)  # type: ignore[arg-type]
+                cfg = SearchConfig(method=method, seed=seed, root=args.root, **search_settings)
 
                 def progress(
                     epoch: int, epochs: int, step: int, steps: int, rec: dict, name: str = out.name
                 ) -> None:
                     if step == steps:
-                        print(f"{name}: epoch {epoch + 1}/{epochs} upper {rec['upper']:.3f}", flush=True)
+                        upper = rec.get("upper", float("nan"))  # none in warm-up epochs
+                        print(f"{name}: epoch {epoch + 1}/{epochs} upper {upper:.3f}", flush=True)
 
                 run = search(cfg, out, progress=progress)
                 print(f"{out.name}: searched in {time.time() - t:.0f}s: {run.derived}", flush=True)
