@@ -253,6 +253,18 @@ def test_evaluate_robustness_accounting(trained) -> None:
     json.dumps(res.to_dict())
 
 
+def test_evaluate_robustness_refuses_nan_and_normalised_images(trained) -> None:
+    from robnas.errors import DataError
+
+    model, x, y = trained
+    bad = x[:8].clone()
+    bad[0, 0, 0, 0] = float("nan")
+    with pytest.raises(DataError, match="NaN"):
+        evaluate_robustness(model, (bad, y[:8]), ["fgsm"], [2 / 255], checks=False)
+    with pytest.raises(DataError, match=r"\[0, 1\]"):
+        evaluate_robustness(model, ((x[:8] - 0.5) / 0.25, y[:8]), ["fgsm"], [2 / 255], checks=False)
+
+
 class Masked(nn.Module):
     """A classifier whose input gradient is zero everywhere (quantised input): masked gradients."""
 

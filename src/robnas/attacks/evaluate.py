@@ -36,7 +36,7 @@ from robnas.attacks.base import (
     model_device,
 )
 from robnas.attacks.checks import MaskingCheck, run_checks
-from robnas.errors import ConfigError
+from robnas.errors import ConfigError, DataError
 from robnas.units import format_epsilon
 
 AttackSpec = str | tuple[str, Mapping[str, Any]]
@@ -215,6 +215,19 @@ def _plans(attacks: Any, eps_list: Sequence[float] | None) -> list[_Plan]:
     return out
 
 
+def _check_pixels(x: Tensor) -> None:
+    """Images must be finite pixels in [0, 1]: attacks clip to that box, so normalised images
+    (or NaN from a broken pipeline) would give numbers that mean nothing."""
+    if not bool(torch.isfinite(x).all()):
+        raise DataError("the images contain NaN or inf; robustness cannot be evaluated on them")
+    lo, hi = float(x.min()), float(x.max())
+    if lo < -1e-6 or hi > 1 + 1e-6:
+        raise DataError(
+            f"pixels must be in [0, 1] (got {lo:.3g} to {hi:.3g}); pass unnormalised images "
+            "(robnas networks normalise inside)"
+        )
+
+
 def evaluate_robustness(
     model: nn.Module,
     data: Any,
@@ -270,6 +283,7 @@ def evaluate_robustness(
     try:
         for xb, yb in _batches(data, n, batch_size):
             xb, yb = xb.to(dev).float(), yb.to(dev).long()
+            _check_pixels(xb)
             with attack_mode(model), torch.no_grad():
                 ok = model(xb).argmax(1) == yb
             total += xb.shape[0]
