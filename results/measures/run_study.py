@@ -38,6 +38,7 @@ def main() -> None:
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
     ap.add_argument("--batch", type=int, default=64)
     ap.add_argument("--device", default="cpu")
+    ap.add_argument("--workers", type=int, default=1, help="local worker processes (one thread each)")
     args = ap.parse_args()
 
     from robnas.runner import build
@@ -58,7 +59,7 @@ def main() -> None:
             "output": str(out),
             "device": args.device,
         }
-        report = build(config, workers=1, progress=False)
+        report = build(config, workers=args.workers, progress=False)
         print(f"{start + args.chunk}/{len(uids)} architectures: {report}", flush=True)
         if report.interrupted:  # Ctrl-C or SIGTERM: stop here (rerun to resume)
             break
