@@ -122,30 +122,37 @@ def run(
         console=out_console,
     )
     if as_json:
-        echo_json(
-            {
-                "output": report.output,
-                "protocol": report.protocol,
-                "config_hash": report.config_hash,
-                "executor": report.executor,
-                "total": report.total,
-                "skipped": report.skipped,
-                "done": report.done,
-                "failed": report.failed,
-                "retried": report.retried,
-                "failed_before": report.failed_before,
-                "interrupted": report.interrupted,
-                "elapsed_s": report.elapsed,
-                "failures": [_failure_dict(f) for f in report.failures],
-            }
-        )
+        echo_json({"output": report.output, "config_hash": report.config_hash, **report_fields(report)})
     else:
         console.print(Text(report.summary()))
+    finish_build(report, cfg.output, as_json, "build")
+
+
+def report_fields(report: Any) -> dict[str, Any]:
+    """The outcome of a build as plain values (the ``--json`` reports of ``build`` and ``measure``)."""
+    return {
+        "protocol": report.protocol,
+        "executor": report.executor,
+        "total": report.total,
+        "skipped": report.skipped,
+        "done": report.done,
+        "failed": report.failed,
+        "retried": report.retried,
+        "failed_before": report.failed_before,
+        "interrupted": report.interrupted,
+        "elapsed_s": report.elapsed,
+        "failures": [_failure_dict(f) for f in report.failures],
+    }
+
+
+def finish_build(report: Any, store: Any, as_json: bool, what: str) -> None:
+    """After a build (``what``: ``build`` or ``measure build``): the failure table, then the exit
+    code: 130 if interrupted, 1 if jobs failed now or in earlier runs (with the way to retry)."""
     if report.failures and not as_json:
-        _failure_table(report.failures, title="Failed jobs (run `robnas build status` for all)")
+        _failure_table(report.failures, title=f"Failed jobs (run `robnas build status {store}` for all)")
     if report.interrupted:
         err_console.print(
-            "robnas: build interrupted; every finished job is stored. Run the same command again to resume."
+            f"robnas: {what} interrupted; every finished job is stored. Run the same command again to resume."
         )
         raise typer.Exit(130)
     if report.failures:
@@ -153,7 +160,7 @@ def run(
     if report.failed_before:
         typer.echo(
             f"robnas: {report.failed_before} job(s) failed in earlier runs and were not retried; "
-            f"see `robnas build status {cfg.output}`, and rerun with --retry-failed to try them again",
+            f"see `robnas build status {store}`, and rerun with --retry-failed to try them again",
             err=True,
         )
         raise typer.Exit(1)

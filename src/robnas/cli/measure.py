@@ -242,7 +242,7 @@ def _measure_build(
     as_json: bool,
 ) -> None:
     """``robnas measure --archs``: a build of kind ``measure``, then the CSV export."""
-    from robnas.cli.build import _failure_dict, _failure_table
+    from robnas.cli.build import finish_build, report_fields
     from robnas.measures.study import STORE_SUFFIXES, check_export, export_csv
     from robnas.runner import BuildConfig, build
     from robnas.runner.executors import EXECUTORS
@@ -307,42 +307,16 @@ def _measure_build(
                 "store": report.output,
                 "out": out,
                 "rows": rows,
-                "protocol": report.protocol,
-                "executor": report.executor,
                 "architectures": len(uids),
                 "seeds": seeds,
-                "total": report.total,
-                "skipped": report.skipped,
-                "done": report.done,
-                "failed": report.failed,
-                "retried": report.retried,
-                "failed_before": report.failed_before,
-                "interrupted": report.interrupted,
-                "elapsed_s": report.elapsed,
-                "failures": [_failure_dict(f) for f in report.failures],
+                **report_fields(report),
             }
         )
     else:
         err_console.print(Text(report.summary()))
         if out is not None:
             err_console.print(Text(f"wrote {rows} rows to {out}"))
-    if report.failures and not as_json:
-        _failure_table(report.failures, title=f"Failed jobs (run `robnas build status {store}` for all)")
-    if report.interrupted:
-        err_console.print(
-            "robnas: measure build interrupted; every finished job is stored. "
-            "Run the same command again to resume."
-        )
-        raise typer.Exit(130)
-    if report.failures:
-        raise typer.Exit(1)
-    if report.failed_before:
-        typer.echo(
-            f"robnas: {report.failed_before} job(s) failed in earlier runs and were not retried; "
-            f"see `robnas build status {store}`, and rerun with --retry-failed to try them again",
-            err=True,
-        )
-        raise typer.Exit(1)
+    finish_build(report, store, as_json, "measure build")
 
 
 def _measure_checkpoint(
