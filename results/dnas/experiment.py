@@ -20,23 +20,39 @@ from pathlib import Path
 
 import torch
 
-from robnas.dnas import SearchConfig, search
+from robnas.dnas import SearchConfig, SearchRun, search
 
 HERE = Path(__file__).resolve().parent
 SETTINGS = dict(space="nb201", dataset="cifar10", epochs=3, C=8, N=1, batch_size=32, n_train=480)
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser()
+def add_common_args(ap: argparse.ArgumentParser, runs: str, epochs: int) -> None:
+    """The options both experiment scripts share (``experiment_darts.py`` imports this)."""
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
     ap.add_argument("--methods", nargs="+", default=["darts", "e2rnas", "dsrna-jacobian", "dsrna-cb"])
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--root", default=None)
-    ap.add_argument("--runs", default="runs", help="folder of the runs under results/dnas")
-    ap.add_argument("--epochs", type=int, default=SETTINGS["epochs"])
+    ap.add_argument("--runs", default=runs, help="folder of the runs under results/dnas")
+    ap.add_argument("--epochs", type=int, default=epochs)
     ap.add_argument(
         "--warmup-epochs", type=int, default=0, help="epochs of weight training at fixed alpha first"
     )
+
+
+def run_search(cfg: SearchConfig, out: Path) -> SearchRun:
+    """:func:`robnas.dnas.search` into ``out`` (resumes), printing one line per finished epoch."""
+
+    def progress(epoch: int, epochs: int, step: int, steps: int, rec: dict) -> None:
+        if step == steps:
+            upper = rec.get("upper", float("nan"))  # none in warm-up epochs
+            print(f"{out.name}: epoch {epoch + 1}/{epochs} upper {upper:.3f}", flush=True)
+
+    return search(cfg, out, progress=progress)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    add_common_args(ap, "runs", SETTINGS["epochs"])  # type: ignore[arg-type]
     ap.add_argument("--exclude-none", action="store_true", help="derive no 'none' (DARTS' rule)")
     args = ap.parse_args()
     settings = {**SETTINGS, "epochs": args.epochs, "exclude_none": args.exclude_none}
@@ -51,15 +67,7 @@ def main() -> None:
             cfg = SearchConfig(
                 method=method, seed=seed, root=args.root, warmup_epochs=args.warmup_epochs, **settings
             )
-
-            def progress(
-                epoch: int, epochs: int, step: int, steps: int, rec: dict, name: str = out.name
-            ) -> None:
-                if step == steps:
-                    upper = rec.get("upper", float("nan"))  # none in warm-up epochs
-                    print(f"{name}: epoch {epoch + 1}/{epochs} upper {upper:.3f}", flush=True)
-
-            run = search(cfg, out, progress=progress)
+            run = run_search(cfg, out)
             print(f"{out.name}: {run.history[-1]['arch']} ({time.time() - t:.0f}s)", flush=True)
 
 

@@ -24,14 +24,15 @@ on a GPU).
 from __future__ import annotations
 
 import argparse
-import json
 import time
 from pathlib import Path
 
 import torch
+from experiment import add_common_args, run_search  # the sibling script (this folder is on sys.path)
 
-from robnas.dnas import SearchConfig, search
+from robnas.dnas import SearchConfig
 from robnas.dnas.evaluate import evaluate_genotype, parse_found
+from robnas.utils import atomic_write_json
 
 HERE = Path(__file__).resolve().parent
 SEARCH = dict(space="darts", dataset="cifar10", epochs=2, C=4, N=1, batch_size=32, n_train=480)
@@ -40,15 +41,7 @@ EVAL = dict(C=8, layers=5, epochs=3, n_train=2000, n_test=500, eps=2 / 255, atta
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
-    ap.add_argument("--methods", nargs="+", default=["darts", "e2rnas", "dsrna-jacobian", "dsrna-cb"])
-    ap.add_argument("--threads", type=int, default=1)
-    ap.add_argument("--root", default=None)
-    ap.add_argument("--runs", default="runs-darts", help="folder of the runs under results/dnas")
-    ap.add_argument("--epochs", type=int, default=SEARCH["epochs"])
-    ap.add_argument(
-        "--warmup-epochs", type=int, default=0, help="epochs of weight training at fixed alpha first"
-    )
+    add_common_args(ap, "runs-darts", SEARCH["epochs"])  # type: ignore[arg-type]
     args = ap.parse_args()
     search_settings = {**SEARCH, "epochs": args.epochs, "warmup_epochs": args.warmup_epochs}
     torch.set_num_threads(args.threads)
@@ -58,15 +51,7 @@ def main() -> None:
             if not (out / "result.json").is_file():
                 t = time.time()
                 cfg = SearchConfig(method=method, seed=seed, root=args.root, **search_settings)
-
-                def progress(
-                    epoch: int, epochs: int, step: int, steps: int, rec: dict, name: str = out.name
-                ) -> None:
-                    if step == steps:
-                        upper = rec.get("upper", float("nan"))  # none in warm-up epochs
-                        print(f"{name}: epoch {epoch + 1}/{epochs} upper {upper:.3f}", flush=True)
-
-                run = search(cfg, out, progress=progress)
+                run = run_search(cfg, out)
                 print(f"{out.name}: searched in {time.time() - t:.0f}s: {run.derived}", flush=True)
             if (out / "eval.json").is_file():
                 print(f"{out.name}: done", flush=True)
@@ -75,9 +60,7 @@ def main() -> None:
             t = time.time()
             res = evaluate_genotype(genotype, seed=seed, root=args.root, progress=False, **EVAL)  # type: ignore[arg-type]
             res["seconds"] = time.time() - t
-            tmp = out / "eval.json.tmp"
-            tmp.write_text(json.dumps(res, indent=1))
-            tmp.replace(out / "eval.json")
+            atomic_write_json(out / "eval.json", res, indent=1)
             print(f"{out.name}: evaluated in {res['seconds']:.0f}s", flush=True)
 
 
