@@ -175,10 +175,14 @@ def test_certified_measures_at_benchmark_size_are_finite_or_flagged() -> None:
 
     g = torch.Generator().manual_seed(0)
     x, y = torch.rand(4, 3, 32, 32, generator=g), torch.randint(0, 10, (4,), generator=g)
+    flags: dict[str, str] = {}
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        values = compute_measures(["ibp", "certified_radius"], lambda: build_network(7129, C=16, N=5), x, y)
+        values = compute_measures(
+            ["ibp", "certified_radius"], lambda: build_network(7129, C=16, N=5), x, y, flags=flags
+        )
     assert all(math.isfinite(v) for v in values.values()), values
     assert -300 < values["certified_radius"] < 0  # log10 of a radius in pixels, below 1
     flagged = [str(w.message) for w in caught if issubclass(w.category, BoundWarning)]
-    assert values["ibp"] > -1e6 or any("vacuous" in m for m in flagged)
+    assert values["ibp"] < -1e6 and any("vacuous" in m for m in flagged)  # interval growth at C=16, N=5
+    assert list(flags) == ["ibp"] and "vacuous" in flags["ibp"]  # the value is flagged, not only warned

@@ -345,3 +345,40 @@ def test_unknown_measure_and_bad_input_are_clear_errors() -> None:
         compute_measures(["jacobain"], tiny(), x, y)
     with pytest.raises(ConfigError, match=r"\[0, 1\]"):
         compute_measures(["jacobian"], tiny(), x * 255, y)
+
+
+def test_a_measure_warning_flags_its_columns_and_is_still_shown() -> None:
+    """A value a measure calls meaningless is kept, flagged (``flags``) and warned about; other
+    warnings pass through without flagging anything."""
+    import warnings
+
+    from robnas.measures import MeasureWarning, compute_measures, register_measure
+    from robnas.measures.registry import MEASURES
+
+    @register_measure("_test_doubtful", needs_data=False)
+    def doubtful(ctx) -> dict[str, float]:
+        warnings.warn("the kernel is singular", MeasureWarning, stacklevel=2)
+        return {"lmin": 0.0, "cond": 1e30}
+
+    @register_measure("_test_noisy", needs_data=False)
+    def noisy(ctx) -> float:
+        warnings.warn("something else", UserWarning, stacklevel=2)
+        return 1.0
+
+    try:
+        x, y = torch.rand(2, 3, 8, 8), torch.tensor([0, 1])
+        net = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(192, 10))
+        flags: dict[str, str] = {}
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            values = compute_measures(["_test_doubtful", "_test_noisy"], net, x, y, flags=flags)
+        assert values == {"_test_doubtful.lmin": 0.0, "_test_doubtful.cond": 1e30, "_test_noisy": 1.0}
+        assert flags == {
+            "_test_doubtful.lmin": "the kernel is singular",
+            "_test_doubtful.cond": "the kernel is singular",
+        }
+        shown = sorted((w.category.__name__, str(w.message)) for w in caught)
+        assert shown == [("MeasureWarning", "the kernel is singular"), ("UserWarning", "something else")]
+    finally:
+        MEASURES.unregister("_test_doubtful")
+        MEASURES.unregister("_test_noisy")

@@ -57,7 +57,7 @@ def test_measure_builds_a_store_exports_csv_and_resumes(run, tmp_path) -> None:
     assert store.is_file()
     with out.open(newline="") as f:
         header = next(csv.reader(f))
-    assert header == ["index", "uid", "arch", "params", "naswot", "jacobian", *PROVENANCE]
+    assert header == ["index", "uid", "arch", "params", "naswot", "jacobian", "flagged", *PROVENANCE]
     rows = _rows(out)
     assert [int(r["index"]) for r in rows] == [5, 17, 123]
     for r in rows:
@@ -189,10 +189,36 @@ def test_measure_checkpoint_uses_the_trained_statistics(run, tmp_path) -> None:
     )  # fmt: skip
     assert code == 0, err
     values = json.loads(out)["values"]
+    assert json.loads(out)["flagged"] == {}
     want = measure_trained(["jacobian", "hessian"], net, x, y)
     assert values == pytest.approx(want, rel=1e-6)
     code, _, err = run("measure", "--checkpoint", str(tmp_path / "nothing"), "--dataset", "digits")
     assert code == 2 and "no checkpoint" in err
+
+
+def test_measure_flags_a_vacuous_bound_in_the_store_the_table_and_the_report(run, tmp_path) -> None:
+    """IBP at the benchmarks' size (C=16, N=5) is vacuous at initialisation: the value is stored,
+    and flagged in the store, the table's ``flagged`` column and the command's report."""
+    import json
+
+    from robnas.store import ResultStore
+
+    out = tmp_path / "m.csv"
+    args = ("measure", "--measures", "params,ibp", "--dataset", "digits", "--batch", "4", "--archs", "7129")
+    code, _, err = run(*args, "--out", str(out))
+    assert code == 0, err
+    assert "stored but flagged: ibp (1 row)" in err
+    (row,) = _rows(out)
+    assert row["flagged"] == "ibp" and float(row["ibp"]) < -1e6 and float(row["params"]) > 0
+    db = ResultStore(tmp_path / "m.sqlite", readonly=True)
+    assert db.query("digits/flag:init.ibp", uid=7129)["value"].tolist() == [1.0]
+    db.close()
+    code, report, err = run(*args, "--out", str(out), "--json")  # resumed: nothing runs, still flagged
+    assert code == 0, err
+    assert json.loads(report)["flagged"] == {"ibp": 1}
+    code, table, err = run("measure", "correlate", str(out), "--boot", "0", "--json")
+    assert code == 0, err
+    assert {r["measure"] for r in json.loads(table)} == {"params", "ibp"}  # the flag is no measure
 
 
 def test_measure_correlate_prints_n_and_ci_and_json(run, tmp_path) -> None:

@@ -243,7 +243,7 @@ def _measure_build(
 ) -> None:
     """``robnas measure --archs``: a build of kind ``measure``, then the CSV export."""
     from robnas.cli.build import finish_build, report_fields
-    from robnas.measures.study import STORE_SUFFIXES, check_export, export_csv
+    from robnas.measures.study import STORE_SUFFIXES, check_export, export_csv, flagged_counts
     from robnas.runner import BuildConfig, build
     from robnas.runner.executors import EXECUTORS
     from robnas.runner.jobs import check_kind
@@ -301,6 +301,7 @@ def _measure_build(
         console=err_console,
     )
     rows = export_csv(store, cfg, out) if out is not None else None
+    flagged = flagged_counts(store, cfg) if Path(store).exists() else {}
     if as_json:
         echo_json(
             {
@@ -309,6 +310,7 @@ def _measure_build(
                 "rows": rows,
                 "architectures": len(uids),
                 "seeds": seeds,
+                "flagged": flagged,
                 **report_fields(report),
             }
         )
@@ -316,6 +318,15 @@ def _measure_build(
         err_console.print(Text(report.summary()))
         if out is not None:
             err_console.print(Text(f"wrote {rows} rows to {out}"))
+        if flagged:
+            listed = ", ".join(f"{c} ({n} row{'s' * (n != 1)})" for c, n in flagged.items())
+            err_console.print(
+                Text(
+                    f"warning: numerically meaningless values, stored but flagged: {listed}; "
+                    "see the flagged column of the table"
+                ),
+                style="yellow",
+            )
     finish_build(report, store, as_json, "measure build")
 
 
@@ -336,14 +347,23 @@ def _measure_checkpoint(
     dev = check_device(device)
     model, ckpt = load_trained(path, dev)
     x, y, _ = measure_batch(dataset, batch, seed, root)
-    values = measure_trained(names, model, x.to(dev), y.to(dev), seed=seed, options=options)
+    flags: dict[str, str] = {}
+    values = measure_trained(names, model, x.to(dev), y.to(dev), seed=seed, options=options, flags=flags)
     if as_json:
-        echo_json({"checkpoint": str(path), "dataset": dataset, "batch": batch, "values": values})
+        echo_json(
+            {
+                "checkpoint": str(path),
+                "dataset": dataset,
+                "batch": batch,
+                "values": values,
+                "flagged": flags,
+            }
+        )
         return
     arch = (ckpt.get("network") or {}).get("arch", "?")
     err_console.print(f"{path}: {arch}, BatchNorm as trained, {batch} {dataset} train images (seed {seed})")
     for k, v in values.items():
-        typer.echo(f"{k:<24} {v:.6g}")
+        typer.echo(f"{k:<24} {v:.6g}" + ("  (flagged: numerically meaningless)" if k in flags else ""))
 
 
 @app.command("list")

@@ -40,7 +40,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from robnas.errors import ConfigError
-from robnas.measures.registry import MeasureContext, register_measure
+from robnas.measures.registry import MeasureContext, MeasureWarning, register_measure
 from robnas.models.darts import DARTSMacro
 from robnas.models.darts_ops import DilConv, SepConv
 from robnas.models.nb201 import OUTPUT, NB201Cell, NB201Network
@@ -852,7 +852,7 @@ def certified_radius(
     return torch.where(ok_min, radius, torch.zeros_like(lo))
 
 
-class BoundWarning(UserWarning):
+class BoundWarning(MeasureWarning):
     """A certified bound is numerically meaningless (vacuous, non-finite or at the search floor)."""
 
 

@@ -34,6 +34,7 @@ from __future__ import annotations
 import copy
 import math
 import time
+import warnings
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -44,6 +45,14 @@ from torch import Tensor, nn
 
 from robnas.errors import ConfigError
 from robnas.registry import Registry, check_options
+
+
+class MeasureWarning(UserWarning):
+    """A measure's value is numerically meaningless (e.g. a vacuous certified bound).
+
+    :func:`compute_measures` records which columns raised one (its ``flags`` argument), and the
+    builder stores the flag beside the value, so a table read later still says so."""
+
 
 BNMode = Literal["calibrated", "train", "eval", "as-is"]
 BN_MODES: tuple[str, ...] = ("calibrated", "train", "eval", "as-is")
@@ -283,6 +292,7 @@ def compute_measures(
     options: dict[str, dict[str, Any]] | None = None,
     timings: dict[str, float] | None = None,
     bn: BNMode | None = None,
+    flags: dict[str, str] | None = None,
 ) -> dict[str, float]:
     """Compute the measures ``names`` on ``model`` and the batch ``(x, y)``.
 
@@ -300,6 +310,8 @@ def compute_measures(
         bn: ``None`` (default): each measure's own BatchNorm mode (measures at initialisation);
             ``"as-is"`` for a trained network (its own statistics, every measure in eval mode);
             another mode forces that mode on every measure.
+        flags: if given, filled with ``{column: message}`` for every column whose measure raised
+            a :class:`MeasureWarning` (the warning is still shown).
 
     Returns:
         ``{column: value}``; a measure returning several values gives ``measure.key`` columns.
@@ -335,12 +347,17 @@ def compute_measures(
         net = copy.deepcopy(prepared[mode])
         ctx = MeasureContext(net, x, y, loss or F.cross_entropy, seed, cache, factory, mode)
         torch.manual_seed(seed)
-        value = spec.fn(ctx, **options.get(name, {}))
-        if isinstance(value, dict):
-            for k, v in value.items():
-                out[f"{name}.{k}"] = _finite(v)
-        else:
-            out[name] = _finite(value)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", MeasureWarning)
+            value = spec.fn(ctx, **options.get(name, {}))
+        columns = [f"{name}.{k}" for k in value] if isinstance(value, dict) else [name]
+        values = value.values() if isinstance(value, dict) else [value]
+        out.update({c: _finite(v) for c, v in zip(columns, values, strict=True)})
+        for w in caught:  # shown as if never caught; a MeasureWarning also flags the columns
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno, source=w.source)
+            if flags is not None and issubclass(w.category, MeasureWarning):
+                for c in columns:
+                    flags[c] = "; ".join(filter(None, (flags.get(c), str(w.message))))
         if timings is not None:
             timings[name] = time.perf_counter() - t0
     return out

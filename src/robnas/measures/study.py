@@ -46,6 +46,9 @@ PROVENANCE = (
 )
 """The provenance columns of a measure table (``seconds``: the job's time for all its measures;
 ``protocol``: the build's protocol hash)."""
+FLAGGED = "flagged"
+"""The column listing, per row, the measure columns whose values were flagged as numerically
+meaningless (space-separated; empty when none): see :class:`robnas.measures.MeasureWarning`."""
 STORE_SUFFIXES = (".sqlite", ".db")
 """File suffixes read as builder stores rather than CSV tables."""
 
@@ -73,12 +76,12 @@ def study_rows(store: Any, config: Any) -> tuple[list[str], list[dict[str, Any]]
     architecture the store holds under the same protocol (an earlier selection), by uid. Jobs not
     done (failed, or not run yet) have no row. Columns: :data:`ID_COLUMNS` (``index`` is the
     uid: builds run each isomorphism class once, on its representative), the measure columns
-    (``MEASURE`` or ``MEASURE.KEY``, in the order of the configuration's measures), then
-    :data:`PROVENANCE`.
+    (``MEASURE`` or ``MEASURE.KEY``, in the order of the configuration's measures), :data:`FLAGGED`
+    (the columns of this row flagged as numerically meaningless), then :data:`PROVENANCE`.
     """
     from robnas.measures.registry import DEFAULT_MEASURES
     from robnas.runner.config import load_config
-    from robnas.runner.measure_job import DEFAULT_SIZE, INIT_PREFIX
+    from robnas.runner.measure_job import DEFAULT_SIZE, FLAG_PREFIX, INIT_PREFIX
     from robnas.spaces.nb201 import Arch
     from robnas.store import ResultStore
 
@@ -92,6 +95,7 @@ def study_rows(store: Any, config: Any) -> tuple[list[str], list[dict[str, Any]]
     size = {**DEFAULT_SIZE, **cfg.model}
     batch = int(cfg.eval.get("measure_batch", 64))
     prefix = f"{cfg.dataset}/{INIT_PREFIX}"
+    flag_prefix = f"{cfg.dataset}/{FLAG_PREFIX}{INIT_PREFIX}"
     seconds = f"{cfg.dataset}/measure-seconds"
     rows: dict[tuple[int, int], dict[str, Any]] = {}
     present: set[str] = set()
@@ -114,8 +118,11 @@ def study_rows(store: Any, config: Any) -> tuple[list[str], list[dict[str, Any]]
                 "host": r.host,
                 "seconds": math.nan,
                 "protocol": cfg.protocol_hash,
+                FLAGGED: "",
             }
-        if r.metric.startswith(prefix):
+        if r.metric.startswith(flag_prefix) and float(r.value):
+            row[FLAGGED] = " ".join(sorted({*row[FLAGGED].split(), r.metric[len(flag_prefix) :]}))
+        elif r.metric.startswith(prefix):
             column = r.metric[len(prefix) :]
             row[column] = float(r.value)
             present.add(column)
@@ -123,8 +130,21 @@ def study_rows(store: Any, config: Any) -> tuple[list[str], list[dict[str, Any]]
             row["seconds"] = round(float(r.value), 3)
     order = {uid: i for i, uid in enumerate(cfg.arch_uids())}
     keys = sorted(rows, key=lambda k: (order.get(k[0], len(order)), k[0], cfg.seeds.index(k[1])))
-    columns = [*ID_COLUMNS, *_in_measure_order(present, cfg.measures or DEFAULT_MEASURES), *PROVENANCE]
+    columns = [
+        *ID_COLUMNS,
+        *_in_measure_order(present, cfg.measures or DEFAULT_MEASURES),
+        FLAGGED,
+        *PROVENANCE,
+    ]
     return columns, [rows[k] for k in keys]
+
+
+def flagged_counts(store: Any, config: Any) -> dict[str, int]:
+    """``{column: rows}``: how many rows of :func:`study_rows` have each column flagged."""
+    from collections import Counter
+
+    counts = Counter(c for row in study_rows(store, config)[1] for c in row[FLAGGED].split())
+    return dict(sorted(counts.items()))
 
 
 def _in_measure_order(columns: set[str], names: Sequence[str]) -> list[str]:
@@ -233,7 +253,7 @@ def read_table(path: str | os.PathLike[str]) -> Any:
 
 def measure_columns(df: Any) -> list[str]:
     """The value columns of a measure table (not ids, timings or provenance)."""
-    skip = set(ID_COLUMNS) | set(PROVENANCE)
+    skip = {*ID_COLUMNS, *PROVENANCE, FLAGGED}
     return [c for c in df.columns if c not in skip and not c.startswith("t:")]
 
 

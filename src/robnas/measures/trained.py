@@ -87,12 +87,14 @@ def measure_trained(
     seed: int = 0,
     options: dict[str, dict[str, Any]] | None = None,
     timings: dict[str, float] | None = None,
+    flags: dict[str, str] | None = None,
 ) -> dict[str, float]:
     """Measures of a trained network (a module, or a checkpoint path) with its own BatchNorm
-    statistics (``bn="as-is"``). NTK measures score the one set of weights (``n_init`` is 1)."""
+    statistics (``bn="as-is"``). NTK measures score the one set of weights (``n_init`` is 1).
+    ``timings`` and ``flags`` as in :func:`~robnas.measures.registry.compute_measures`."""
     from robnas.measures.registry import compute_measures, parse_measures
 
     net = load_trained(model)[0] if not isinstance(model, nn.Module) else model
     return compute_measures(
-        parse_measures(names), net, x, y, seed=seed, options=options, timings=timings, bn="as-is"
+        parse_measures(names), net, x, y, seed=seed, options=options, timings=timings, bn="as-is", flags=flags
     )

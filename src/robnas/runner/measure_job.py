@@ -21,17 +21,24 @@ for values at initialisation; the ``train-attack`` kind stores the same measures
 network as ``DATASET/MEASURE`` (``cifar10/jacobian``). ``@`` is kept for epsilons
 (``cifar10/pgd@8``), so "at initialisation" is the ``init.`` prefix. The job also stores
 ``DATASET/params`` (parameter count) and ``DATASET/measure-seconds``.
+
+A value its measure flags as numerically meaningless (a
+:class:`~robnas.measures.registry.MeasureWarning`, e.g. a vacuous certified bound) is stored
+as it is, with ``DATASET/flag:NAME = 1`` beside it (``cifar10/flag:init.ibp``): the table
+(:func:`robnas.measures.study.study_rows`) lists such columns in its ``flagged`` column.
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import Any
 
 from robnas.errors import ConfigError
 from robnas.runner.jobs import Job
 
 INIT_PREFIX = "init."
+FLAG_PREFIX = "flag:"
 EVAL_KEYS = ("measure_batch",)
 DEFAULT_SIZE = {"C": 16, "N": 5}
 
@@ -44,6 +51,22 @@ def init_metric(dataset: str, column: str) -> str:
 def trained_metric(dataset: str, column: str) -> str:
     """The metric name of a measure column taken on the trained network: ``DATASET/COLUMN``."""
     return f"{dataset}/{column}"
+
+
+def flag_metric(metric: str) -> str:
+    """The metric recording that ``metric`` (``DATASET/NAME``) was flagged: ``DATASET/flag:NAME``."""
+    dataset, name = metric.split("/", 1)
+    return f"{dataset}/{FLAG_PREFIX}{name}"
+
+
+def measure_metrics(
+    values: dict[str, float], flags: dict[str, str], metric: Callable[[str], str]
+) -> dict[str, float]:
+    """Store-ready metrics of measure ``values``, named by ``metric(column)``, with a flag metric
+    (value 1) for each flagged column."""
+    out = {metric(k): float(v) for k, v in values.items()}
+    out.update({flag_metric(metric(k)): 1.0 for k in flags if k in values})
+    return out
 
 
 def _names(config_measures: Any) -> list[str]:
@@ -103,8 +126,11 @@ def run(job: Job, device: str) -> dict[str, float]:
 
     t0 = time.perf_counter()
     options = spec.get("measure_options") or None
-    values = compute_measures(_names(spec.get("measures")), make, x, y, seed=job.seed, options=options)
-    out = {init_metric(job.dataset, k): float(v) for k, v in values.items()}
+    flags: dict[str, str] = {}
+    values = compute_measures(
+        _names(spec.get("measures")), make, x, y, seed=job.seed, options=options, flags=flags
+    )
+    out = measure_metrics(values, flags, lambda c: init_metric(job.dataset, c))
     torch.manual_seed(job.seed)
     out[f"{job.dataset}/params"] = float(count_params(make()))
     out[f"{job.dataset}/measure-seconds"] = time.perf_counter() - t0

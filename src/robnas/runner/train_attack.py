@@ -187,13 +187,16 @@ def run(job: Job, device: str) -> dict[str, float]:
 
     if spec.get("measures"):
         from robnas.measures import compute_measures, measure_batch
-        from robnas.runner.measure_job import init_metric
+        from robnas.runner.measure_job import init_metric, measure_metrics, trained_metric
 
         mx, my, _ = measure_batch(ds_name, int(ev.get("measure_batch", 64)), job.seed, root)
         mx, my = mx.to(device), my.to(device)
         options = spec.get("measure_options") or None
-        values = compute_measures(list(spec["measures"]), make, mx, my, seed=job.seed, options=options)
-        out.update({init_metric(ds_name, k): float(v) for k, v in values.items()})
+        flags: dict[str, str] = {}
+        values = compute_measures(
+            list(spec["measures"]), make, mx, my, seed=job.seed, options=options, flags=flags
+        )
+        out.update(measure_metrics(values, flags, lambda c: init_metric(ds_name, c)))
         torch.manual_seed(job.seed)
         model = make().to(device)
 
@@ -207,10 +210,14 @@ def run(job: Job, device: str) -> dict[str, float]:
     if spec.get("measures"):
         from robnas.measures import measure_trained
 
-        trained = measure_trained(list(spec["measures"]), model, mx, my, seed=job.seed, options=options)
+        flags = {}
+        trained = measure_trained(
+            list(spec["measures"]), model, mx, my, seed=job.seed, options=options, flags=flags
+        )
         # sizes come from robnas.models (count_params, count_flops): a measure of the same name
         # (the zero-cost "params" and "flops" proxies) does not overwrite them
-        out.update({prefix + k: float(v) for k, v in trained.items() if prefix + k not in out})
+        trained = {k: v for k, v in trained.items() if prefix + k not in out}
+        out.update(measure_metrics(trained, flags, lambda c: trained_metric(ds_name, c)))
         model.eval()
     from robnas.attacks import canonical_attack_name
     from robnas.attacks.evaluate import eps_label
