@@ -98,7 +98,7 @@ def main() -> None:
         "--stores",
         type=Path,
         nargs="+",
-        default=[HERE / "study_C16N5_core.sqlite", HERE / "study_C16N5_ntk.sqlite"],
+        default=[HERE / f"study_C16N5_{part}.sqlite" for part in ("core", "ntk", "bounds")],
     )
     ap.add_argument("--C", type=int, default=16)
     ap.add_argument("--N", type=int, default=5)

@@ -9,7 +9,9 @@ command to resume (finished jobs are skipped). Two parts, one store each:
 * ``core``: params, flops, synflow, snip, grad_norm, jacov, naswot, jacobian, jacobian_top,
   hessian -> ``results/measures/study_C16N5_core.sqlite``;
 * ``ntk``: ntk_adv, ntk_mixed_robust, ntk_cross, ntk under Wu et al.'s protocol (PGD-7 at 8/255,
-  beta = 1, 3 initialisations) -> ``results/measures/study_C16N5_ntk.sqlite``.
+  beta = 1, 3 initialisations) -> ``results/measures/study_C16N5_ntk.sqlite``;
+* ``bounds``: ibp (float64; vacuous at this size, so stored with a flag) and certified_radius
+  (mean log10 radius, scale-free) -> ``results/measures/study_C16N5_bounds.sqlite``.
 
 Usage (from the repository root; niced, one thread)::
 
@@ -26,7 +28,7 @@ from pathlib import Path
 
 from robnas.measures.registry import CORE_MEASURES, NTK_MEASURES
 
-PARTS = {"core": list(CORE_MEASURES), "ntk": list(NTK_MEASURES)}
+PARTS = {"core": list(CORE_MEASURES), "ntk": list(NTK_MEASURES), "bounds": ["ibp", "certified_radius"]}
 HERE = Path(__file__).resolve().parent
 
 
