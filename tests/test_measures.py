@@ -339,6 +339,18 @@ def test_disconnected_architecture_gives_values_not_crashes() -> None:
     assert vals["jacobian"] == 0.0 and vals["hessian"] == 0.0
 
 
+def test_certified_radius_of_an_input_blind_network_is_the_whole_pixel_range() -> None:
+    """NB201 uid 12 (every path from the input is ``none`` but a later conv keeps the cell
+    trainable): its prediction never changes, and the score is log10(1) = 0, not the 1e28 of an
+    unclipped first-order radius."""
+    x, y = batch()
+    vals = compute_measures(
+        ["certified_radius"], tiny("|none~0|+|none~0|none~1|+|none~0|nor_conv_3x3~1|avg_pool_3x3~2|"), x, y
+    )
+    assert vals["certified_radius"] == 0.0
+    assert compute_measures(["certified_radius"], tiny(), x, y)["certified_radius"] < 0
+
+
 def test_unknown_measure_and_bad_input_are_clear_errors() -> None:
     x, y = batch()
     with pytest.raises(ConfigError, match="unknown measure 'jacobain'"):

@@ -933,7 +933,9 @@ def certified_radius_measure(
     (:func:`linear_regime_radius`, exact whatever the scale) and, when that is above ``1e-12``,
     the float64 bisection of :func:`certified_radius` (tighter beyond the linear regime).
     Radii of 0 (misclassified labels) count as ``1e-300`` and are flagged by a
-    :class:`BoundWarning`."""
+    :class:`BoundWarning`. Radii are capped at 1, the whole pixel range: a box of that radius
+    already holds every image, so the score is at most 0 (reached by a network whose output does
+    not depend on its input, e.g. a cell whose paths from the input are all ``none``)."""
     if target not in ("prediction", "label"):
         raise ConfigError(f"target must be prediction or label, got {target!r}")
     model, x, y_true = _float64(ctx)
@@ -944,6 +946,7 @@ def certified_radius_measure(
         r = torch.where(y == pred, r, torch.zeros_like(r))
         if float(r.max()) > 1e-12:
             r = torch.maximum(r, certified_radius(model, x, y, method, eps_min=1e-12, steps=steps))
+        r = r.clamp_max(1.0)
     zero = int((r <= 0).sum())
     if zero:
         warnings.warn(

@@ -362,10 +362,12 @@ def ntk_kernels(
     """Per initialisation, the kernel blocks on ``(X, X~, X~~)``: keys ``"00"`` (K), ``"01"`` (K-),
     ``"11"`` (K~), ``"12"`` (K~- of the robust kernel), ``"22"`` (K~~). Cached in the context.
 
-    ``layout``: the memory layout of the network and batches, ``"channels_last"`` (default: the
-    PGD passes and per-sample gradients are about 1.7x faster on CPU, see
-    ``benchmarks/bench_measures.py``; the values agree with the contiguous layout to float32
-    rounding) or ``"contiguous"``."""
+    ``layout``: the memory layout of the network and batches, ``"channels_last"`` (default: one
+    initialisation is 1.0-1.6x faster on CPU, see ``benchmarks/bench_measures.py`` section 6) or
+    ``"contiguous"``. The clean kernel agrees between layouts to float32 rounding; the perturbed
+    ones do not, because PGD at initialisation is chaotic (rounding differences in the input
+    gradient flip sign steps): values of ``K~`` are reproducible with the same layout, library and
+    hardware, rankings across them."""
     _opts(attack, eps, n_init, reduction)
     if layout not in LAYOUTS:
         raise ConfigError(f"unknown memory layout {layout!r}; choose {' or '.join(LAYOUTS)}")
