@@ -198,6 +198,21 @@ def main() -> None:
         for r in rel:
             print(f"| {r['measure']} | {r['n']} | {fmt_ci(r['retest_tau'], r['lo'], r['hi'])} |")
         print()
+    from robnas.spaces.nb201 import Arch
+
+    cells = [Arch.from_index(int(u)).string for u in uids]
+    n_conv = np.array([c.count("nor_conv") for c in cells], dtype=np.float64)
+    n_free = np.array([c.count("skip_connect") + c.count("avg_pool") for c in cells], dtype=np.float64)
+    ops = []
+    for col in ["params", *columns]:
+        x = params if col == "params" else means[col].to_numpy(dtype=np.float64)
+        ops.append({"measure": col, "tau_n_conv": tau(x, n_conv), "tau_n_param_free": tau(x, n_free)})
+    pd.DataFrame(ops).to_csv(args.out.with_name(args.out.stem + "_ops.csv"), index=False, float_format="%.4f")
+    print("### Cell composition: tau with the number of convolutions / parameter-free operations\n")
+    print("| measure | convolutions | skip + avg_pool |\n|---|---|---|")
+    for r in ops:
+        print(f"| {r['measure']} | {r['tau_n_conv']:+.2f} | {r['tau_n_param_free']:+.2f} |")
+    print()
     pairs = [("ntk_adv.lmin", "ntk.lmin"), ("ntk_mixed_robust.lmin", "ntk.lmin")]
     pairs = [(a, b) for a, b in pairs if a in means.columns and b in means.columns]
     if pairs:
