@@ -216,17 +216,21 @@ def test_dsrna_jacobian_regularises_both_levels_after_warm_up() -> None:
     assert float(m.lower_loss(net, x, y, 0).detach()) > plain
 
 
+EVAL_GENOTYPE = (
+    "Genotype(normal=[('sep_conv_3x3', 0), ('skip_connect', 1), ('max_pool_3x3', 0), ('dil_conv_3x3', 2), "
+    "('avg_pool_3x3', 1), ('sep_conv_5x5', 3), ('dil_conv_5x5', 2), ('skip_connect', 4)], "
+    "normal_concat=[2, 3, 4, 5], reduce=[('max_pool_3x3', 0), ('skip_connect', 1), ('sep_conv_3x3', 0), "
+    "('avg_pool_3x3', 2), ('dil_conv_3x3', 1), ('max_pool_3x3', 3), ('skip_connect', 4), ('sep_conv_5x5', 0)], "
+    "reduce_concat=[2, 3, 4, 5])"
+)
+"""A genotype with every DARTS operation, retrained by the evaluation-protocol tests."""
+
+
 def test_eval_protocol_retrains_adversarially_with_drop_path_and_certifies() -> None:
     from robnas.dnas.evaluate import evaluate_genotype
     from robnas.models.darts import DARTSNetwork
 
-    g = Genotype.parse(
-        "Genotype(normal=[('sep_conv_3x3', 0), ('skip_connect', 1), ('max_pool_3x3', 0), ('dil_conv_3x3', 2), "
-        "('avg_pool_3x3', 1), ('sep_conv_5x5', 3), ('dil_conv_5x5', 2), ('skip_connect', 4)], "
-        "normal_concat=[2, 3, 4, 5], reduce=[('max_pool_3x3', 0), ('skip_connect', 1), ('sep_conv_3x3', 0), "
-        "('avg_pool_3x3', 2), ('dil_conv_3x3', 1), ('max_pool_3x3', 3), ('skip_connect', 4), ('sep_conv_5x5', 0)], "
-        "reduce_concat=[2, 3, 4, 5])"
-    )
+    g = Genotype.parse(EVAL_GENOTYPE)
     res = evaluate_genotype(
         g, dataset="digits", C=2, layers=3, epochs=1, n_train=64, n_test=32, adversarial=True,
         drop_path=0.2, progress=False,
@@ -251,13 +255,7 @@ def test_eval_protocol_with_auxiliary_head_records_it_and_counts_params_without_
     from robnas.models import count_params
     from robnas.models.darts import DARTSNetwork
 
-    g = Genotype.parse(
-        "Genotype(normal=[('sep_conv_3x3', 0), ('skip_connect', 1), ('max_pool_3x3', 0), ('dil_conv_3x3', 2), "
-        "('avg_pool_3x3', 1), ('sep_conv_5x5', 3), ('dil_conv_5x5', 2), ('skip_connect', 4)], "
-        "normal_concat=[2, 3, 4, 5], reduce=[('max_pool_3x3', 0), ('skip_connect', 1), ('sep_conv_3x3', 0), "
-        "('avg_pool_3x3', 2), ('dil_conv_3x3', 1), ('max_pool_3x3', 3), ('skip_connect', 4), ('sep_conv_5x5', 0)], "
-        "reduce_concat=[2, 3, 4, 5])"
-    )
+    g = Genotype.parse(EVAL_GENOTYPE)
     kw = dict(
         dataset="digits", C=2, layers=3, epochs=1, n_train=64, n_test=16, certified=False, progress=False
     )
@@ -273,13 +271,7 @@ def test_eval_protocol_with_auxiliary_head_records_it_and_counts_params_without_
 def test_eval_protocol_attacks_with_autoattack_no_weaker_than_pgd() -> None:
     from robnas.dnas.evaluate import evaluate_genotype
 
-    g = Genotype.parse(
-        "Genotype(normal=[('sep_conv_3x3', 0), ('skip_connect', 1), ('max_pool_3x3', 0), ('dil_conv_3x3', 2), "
-        "('avg_pool_3x3', 1), ('sep_conv_5x5', 3), ('dil_conv_5x5', 2), ('skip_connect', 4)], "
-        "normal_concat=[2, 3, 4, 5], reduce=[('max_pool_3x3', 0), ('skip_connect', 1), ('sep_conv_3x3', 0), "
-        "('avg_pool_3x3', 2), ('dil_conv_3x3', 1), ('max_pool_3x3', 3), ('skip_connect', 4), ('sep_conv_5x5', 0)], "
-        "reduce_concat=[2, 3, 4, 5])"
-    )
+    g = Genotype.parse(EVAL_GENOTYPE)
     res = evaluate_genotype(
         g, dataset="digits", C=2, layers=3, epochs=2, n_train=128, n_test=12, eps=2 / 255,
         attacks=("pgd", "autoattack"), certified=False, progress=False,

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import torch
@@ -24,6 +25,18 @@ from robnas.dnas import SearchConfig, SearchRun, search
 
 HERE = Path(__file__).resolve().parent
 SETTINGS = dict(space="nb201", dataset="cifar10", epochs=3, C=8, N=1, batch_size=32, n_train=480)
+
+
+def run_dir(runs: Path, method: str, seed: int) -> Path:
+    """The folder of one search run, ``RUNS/METHOD-sSEED`` (read back by :func:`run_dirs`)."""
+    return runs / f"{method}-s{seed}"
+
+
+def run_dirs(runs: Path) -> Iterator[tuple[Path, str, int]]:
+    """``(folder, method, seed)`` of every run folder under ``runs``, sorted by name."""
+    for d in sorted(p for p in runs.iterdir() if p.is_dir()):
+        method, _, seed = d.name.rpartition("-s")
+        yield d, method, int(seed)
 
 
 def add_common_args(ap: argparse.ArgumentParser, runs: str, epochs: int) -> None:
@@ -59,7 +72,7 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     for seed in args.seeds:
         for method in args.methods:
-            out = HERE / args.runs / f"{method}-s{seed}"
+            out = run_dir(HERE / args.runs, method, seed)
             if (out / "result.json").is_file():
                 print(f"{out.name}: done", flush=True)
                 continue

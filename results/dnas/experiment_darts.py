@@ -28,7 +28,7 @@ import time
 from pathlib import Path
 
 import torch
-from experiment import add_common_args, run_search  # the sibling script (this folder is on sys.path)
+from experiment import add_common_args, run_dir, run_search  # the sibling script (this folder is on sys.path)
 
 from robnas.dnas import SearchConfig
 from robnas.dnas.evaluate import evaluate_genotype, parse_found
@@ -47,7 +47,7 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     for seed in args.seeds:
         for method in args.methods:
-            out = HERE / args.runs / f"{method}-s{seed}"
+            out = run_dir(HERE / args.runs, method, seed)
             if not (out / "result.json").is_file():
                 t = time.time()
                 cfg = SearchConfig(method=method, seed=seed, root=args.root, **search_settings)

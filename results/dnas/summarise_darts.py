@@ -14,6 +14,8 @@ import json
 import statistics
 from pathlib import Path
 
+from experiment import run_dirs  # the sibling script (this folder is on sys.path)
+
 HERE = Path(__file__).resolve().parent
 FREE = ("none", "skip_connect", "avg_pool_3x3", "max_pool_3x3")
 
@@ -28,10 +30,9 @@ def main() -> None:
     args = ap.parse_args()
     runs = HERE / args.runs
     rows = []
-    for d in sorted(p for p in runs.iterdir() if p.is_dir()):
-        method, _, seed = d.name.rpartition("-s")
+    for d, method, seed in run_dirs(runs):
         if not (d / "eval.json").is_file():
-            rows.append({"method": method, "seed": int(seed), "unfinished": True})
+            rows.append({"method": method, "seed": seed, "unfinished": True})
             continue
         ev = json.loads((d / "eval.json").read_text())
         res = json.loads((d / "result.json").read_text())
@@ -41,7 +42,7 @@ def main() -> None:
         rows.append(
             {
                 "method": method,
-                "seed": int(seed),
+                "seed": seed,
                 "free_normal": _free(g["normal"]),
                 "free_reduce": _free(g["reduce"]),
                 "normal": " ".join(f"{op}~{i}" for op, i in g["normal"]),

@@ -13,6 +13,8 @@ import argparse
 import json
 from pathlib import Path
 
+from experiment import run_dirs  # the sibling script (this folder is on sys.path)
+
 from robnas.dnas.evaluate import lookup_nb201
 from robnas.models import build_network, count_params
 from robnas.spaces.nb201 import Arch
@@ -33,10 +35,9 @@ def main() -> None:
     args = ap.parse_args()
     runs = HERE / args.runs
     rows = []
-    for d in sorted(p for p in runs.iterdir() if p.is_dir()):
-        method, _, seed = d.name.rpartition("-s")
+    for d, method, seed in run_dirs(runs):
         if not (d / "result.json").is_file():
-            rows.append({"method": method, "seed": int(seed), "unfinished": True})
+            rows.append({"method": method, "seed": seed, "unfinished": True})
             continue
         res = json.loads((d / "result.json").read_text())
         arch = Arch.parse(res["arch"])
@@ -45,7 +46,7 @@ def main() -> None:
         bench = lookup_nb201(arch, args.root)
         row = {
             "method": method,
-            "seed": int(seed),
+            "seed": seed,
             "arch": arch.string,
             "params": count_params(build_network(arch, C=16, N=5)),
             "free_ops": sum(n in FREE for n in names) / len(names),
