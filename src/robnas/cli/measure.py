@@ -243,7 +243,7 @@ def _measure_build(
 ) -> None:
     """``robnas measure --archs``: a build of kind ``measure``, then the CSV export."""
     from robnas.cli.build import finish_build, report_fields
-    from robnas.measures.study import STORE_SUFFIXES, check_export, export_csv, flagged_counts
+    from robnas.measures.study import STORE_SUFFIXES, check_export, flagged_counts, study_rows, write_table
     from robnas.runner import BuildConfig, build
     from robnas.runner.executors import EXECUTORS
     from robnas.runner.jobs import check_kind
@@ -300,8 +300,10 @@ def _measure_build(
         retry_failed=retry_failed,
         console=err_console,
     )
-    rows = export_csv(store, cfg, out) if out is not None else None
-    flagged = flagged_counts(store, cfg) if Path(store).exists() else {}
+    # one read of the store serves the CSV and the flag counts
+    columns, table = study_rows(store, cfg) if out is not None or Path(store).exists() else ([], [])
+    rows = write_table(columns, table, out) if out is not None else None
+    flagged = flagged_counts(table)
     if as_json:
         echo_json(
             {

@@ -139,11 +139,11 @@ def study_rows(store: Any, config: Any) -> tuple[list[str], list[dict[str, Any]]
     return columns, [rows[k] for k in keys]
 
 
-def flagged_counts(store: Any, config: Any) -> dict[str, int]:
-    """``{column: rows}``: how many rows of :func:`study_rows` have each column flagged."""
+def flagged_counts(rows: Sequence[dict[str, Any]]) -> dict[str, int]:
+    """``{column: rows}``: how many of the rows of :func:`study_rows` have each column flagged."""
     from collections import Counter
 
-    counts = Counter(c for row in study_rows(store, config)[1] for c in row[FLAGGED].split())
+    counts = Counter(c for row in rows for c in row[FLAGGED].split())
     return dict(sorted(counts.items()))
 
 
@@ -188,13 +188,18 @@ def check_export(out: str | os.PathLike[str], store: str | os.PathLike[str]) -> 
 
 
 def export_csv(store: Any, config: Any, out: str | os.PathLike[str]) -> int:
-    """Write :func:`study_rows` of ``config`` in ``store`` to the CSV ``out``, all at once (a
+    """Write :func:`study_rows` of ``config`` in ``store`` to the CSV ``out`` (:func:`write_table`);
+    returns the number of rows."""
+    return write_table(*study_rows(store, config), out)
+
+
+def write_table(columns: Sequence[str], rows: Sequence[dict[str, Any]], out: str | os.PathLike[str]) -> int:
+    """Write the table ``(columns, rows)`` of :func:`study_rows` to the CSV ``out``, all at once (a
     reader sees the old table or the new one); returns the number of rows. Values are written as
     Python reads them back (``repr``), a missing value as ``nan``."""
     from robnas.checks import writing
     from robnas.utils import atomic_write
 
-    columns, rows = study_rows(store, config)
     buf = io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=columns, restval="nan")
     writer.writeheader()
