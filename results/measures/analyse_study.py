@@ -114,6 +114,7 @@ def main() -> None:
     args = ap.parse_args()
 
     from robnas.models import nb201_param_count
+    from robnas.spaces.nb201 import Arch
 
     seeds = None
     if args.csv is not None:
@@ -127,9 +128,13 @@ def main() -> None:
     tgt = targets(uids, args.root)
     params = np.array([nb201_param_count(int(u), C=args.C, N=args.N) for u in uids], dtype=np.float64)
     columns = [c for c in means.columns if c not in SKIP and not c.startswith("t:")]
-    rows = []
+    cells = [Arch.from_index(int(u)).string for u in uids]
+    n_conv = np.array([c.count("nor_conv") for c in cells], dtype=np.float64)
+    n_free = np.array([c.count("skip_connect") + c.count("avg_pool") for c in cells], dtype=np.float64)
+    rows, ops = [], []
     for col in ["params", *columns]:
         x = params if col == "params" else means[col].to_numpy(dtype=np.float64)
+        ops.append({"measure": col, "tau_n_conv": tau(x, n_conv), "tau_n_param_free": tau(x, n_free)})
         for label in TARGETS:
             y = tgt[label].to_numpy()
             n = int(np.isfinite(x).sum() and (np.isfinite(x) & np.isfinite(y)).sum())
@@ -198,15 +203,6 @@ def main() -> None:
         for r in rel:
             print(f"| {r['measure']} | {r['n']} | {fmt_ci(r['retest_tau'], r['lo'], r['hi'])} |")
         print()
-    from robnas.spaces.nb201 import Arch
-
-    cells = [Arch.from_index(int(u)).string for u in uids]
-    n_conv = np.array([c.count("nor_conv") for c in cells], dtype=np.float64)
-    n_free = np.array([c.count("skip_connect") + c.count("avg_pool") for c in cells], dtype=np.float64)
-    ops = []
-    for col in ["params", *columns]:
-        x = params if col == "params" else means[col].to_numpy(dtype=np.float64)
-        ops.append({"measure": col, "tau_n_conv": tau(x, n_conv), "tau_n_param_free": tau(x, n_free)})
     pd.DataFrame(ops).to_csv(args.out.with_name(args.out.stem + "_ops.csv"), index=False, float_format="%.4f")
     print("### Cell composition: tau with the number of convolutions / parameter-free operations\n")
     print("| measure | convolutions | skip + avg_pool |\n|---|---|---|")
